@@ -1,0 +1,41 @@
+"""Envoix: connect Stripe accounts (OAuth or restricted key) and reconcile their payouts."""
+import logging
+
+from flask import Flask
+
+from . import cli, config, db, errors, i18n, jobs, log_redaction, security
+from .auth.session import login_manager
+
+
+def create_app(test_config=None, environ=None, instance_path=None):
+    app = Flask(
+        __name__, instance_path=instance_path, instance_relative_config=True,
+        template_folder="../templates", static_folder="../static",
+    )
+    app.config.update(config.from_environment(app.instance_path, environ))
+    if test_config:
+        app.config.update(test_config)
+
+    log_redaction.install()
+    logging.basicConfig(level=app.config["LOG_LEVEL"], format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    db.init_app(app)
+    security.init_app(app)
+    login_manager.init_app(app)
+    i18n.init_app(app)
+    errors.init_app(app)
+    jobs.init_app(app)
+    _register_blueprints(app)
+    return app
+
+
+def _register_blueprints(app):
+    from .accounts import bp as accounts_bp
+    from .auth import bp as auth_bp
+    from .connect import bp as connect_bp
+    from .main import bp as main_bp
+    from .validate import bp as validate_bp
+    from .webhooks import bp as webhooks_bp
+
+    for blueprint in (main_bp, auth_bp, connect_bp, validate_bp, accounts_bp, webhooks_bp, cli.bp):
+        app.register_blueprint(blueprint)

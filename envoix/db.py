@@ -1,0 +1,58 @@
+"""The database: one peewee proxy, opened per request, bound from DATABASE_URL (SQLite or PostgreSQL)."""
+from pathlib import Path
+from urllib.parse import urlparse, urlunparse
+
+from flask import g
+from peewee import DatabaseProxy, SqliteDatabase
+from playhouse.db_url import connect as connect_url
+
+database = DatabaseProxy()
+
+SQLITE_PRAGMAS = {
+    "journal_mode": "wal",
+    "foreign_keys": 1,
+    # Web process, embedded worker and tests share the file: wait for a lock instead of failing.
+    "busy_timeout": 10_000,
+    "synchronous": "normal",
+}
+
+
+def database_from_url(url):
+    """A peewee Database for a DATABASE_URL; Heroku's `postgres://` form and psycopg 3 are handled here."""
+    parsed = urlparse(url)
+    if parsed.scheme in ("postgres", "postgresql"):
+        # peewee's plain postgres scheme wants psycopg2; Envoix ships psycopg 3.
+        return connect_url(urlunparse(parsed._replace(scheme="psycopg3")), autoconnect=True)
+    if parsed.scheme == "sqlite":
+        path = url[len("sqlite:///"):]
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        return SqliteDatabase(path or ":memory:", pragmas=SQLITE_PRAGMAS, check_same_thread=False)
+    return connect_url(url)
+
+
+def init_app(app):
+    database.initialize(database_from_url(app.config["DATABASE_URL"]))
+
+    @app.before_request
+    def _open():
+        database.connect(reuse_if_open=True)
+
+    @app.teardown_request
+    def _close(_exc):
+        if not database.is_closed():
+            database.close()
+
+
+def is_sqlite():
+    return isinstance(database.obj, SqliteDatabase)
+
+
+def database_answers():
+    """True when a trivial query succeeds: what /healthz reports."""
+    try:
+        database.connect(reuse_if_open=True)
+        database.execute_sql("SELECT 1")
+        return True
+    except Exception:  # any driver error means "not healthy"; /healthz shows 503
+        return False

@@ -1,0 +1,208 @@
+"""The tables: users, their Stripe connections, import state, imported Stripe objects, and bookkeeping."""
+from datetime import datetime, timezone
+
+from peewee import (
+    BigIntegerField,
+    BooleanField,
+    CharField,
+    DateTimeField,
+    ForeignKeyField,
+    IntegerField,
+    Model,
+    TextField,
+)
+
+from .db import database
+
+
+def utcnow():
+    # Naive UTC: SQLite and PostgreSQL `timestamp` columns then compare the same way.
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+class BaseModel(Model):
+    class Meta:
+        database = database
+        legacy_table_names = False
+
+
+class User(BaseModel):
+    email = CharField(max_length=254, unique=True)
+    password_hash = CharField(max_length=255)
+    locale = CharField(max_length=5, null=True)
+    created_at = DateTimeField(default=utcnow)
+
+    # flask-login's protocol
+    is_active = True
+    is_authenticated = True
+    is_anonymous = False
+
+    def get_id(self):
+        return str(self.id)
+
+
+class ThrottleHit(BaseModel):
+    """One counted attempt (failed login, key validation) in a named bucket; shared by all processes."""
+
+    bucket = CharField(max_length=300)
+    at = DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("bucket", "at"), False),)
+
+
+class StripeConnection(BaseModel):
+    """A user's link to one Stripe account in one mode, by OAuth or by restricted key."""
+
+    METHODS = ("oauth", "api_key")
+    STATUSES = ("active", "revoked", "disconnected", "needs-attention")
+
+    user = ForeignKeyField(User, backref="connections", on_delete="CASCADE")
+    stripe_account_id = CharField(max_length=255, index=True)
+    method = CharField(max_length=10)
+    livemode = BooleanField()
+    status = CharField(max_length=20, default="active")
+    status_reason = TextField(null=True)
+    business_name = CharField(max_length=255, null=True)
+    email = CharField(max_length=254, null=True)
+    country = CharField(max_length=2, null=True)
+    default_currency = CharField(max_length=3, null=True)
+    # The restricted key or the OAuth access token: Fernet ciphertext only (see secrets.py).
+    secret_encrypted = TextField(null=True)
+    secret_hint = CharField(max_length=40, null=True)
+    refresh_token_encrypted = TextField(null=True)
+    scope = CharField(max_length=20, null=True)
+    connected_at = DateTimeField(default=utcnow)
+    updated_at = DateTimeField(default=utcnow)
+    disconnected_at = DateTimeField(null=True)
+    last_checked_at = DateTimeField(null=True)
+
+    class Meta:
+        indexes = ((("user", "stripe_account_id", "livemode", "method"), True),)
+
+
+class ImportRun(BaseModel):
+    """One run of the background import for a connection: what the progress bar and outcome show."""
+
+    STATUSES = ("queued", "running", "retrying", "done", "failed")
+
+    connection = ForeignKeyField(StripeConnection, backref="import_runs", on_delete="CASCADE")
+    status = CharField(max_length=20, default="queued")
+    trigger = CharField(max_length=20, default="manual")
+    stage = CharField(max_length=40, null=True)
+    stages_done = IntegerField(default=0)
+    stages_total = IntegerField(default=0)
+    fetched = IntegerField(default=0)
+    error = TextField(null=True)
+    queued_at = DateTimeField(default=utcnow)
+    started_at = DateTimeField(null=True)
+    finished_at = DateTimeField(null=True)
+
+
+class SyncCursor(BaseModel):
+    """Where the import of one object type stands, so runs are incremental and a killed run resumes."""
+
+    connection = ForeignKeyField(StripeConnection, backref="cursors", on_delete="CASCADE")
+    object_type = CharField(max_length=40)
+    # Newest `created` fully imported by a finished run: the next run asks for created >= this.
+    watermark = BigIntegerField(null=True)
+    # Inside an unfinished run: the last committed object's id and the newest `created` seen so far.
+    resume_after = CharField(max_length=255, null=True)
+    run_newest = BigIntegerField(null=True)
+
+    class Meta:
+        indexes = ((("connection", "object_type"), True),)
+
+
+class BalanceTransaction(BaseModel):
+    connection = ForeignKeyField(StripeConnection, backref="balance_transactions", on_delete="CASCADE")
+    stripe_id = CharField(max_length=255)
+    type = CharField(max_length=40)
+    reporting_category = CharField(max_length=60, null=True)
+    amount = BigIntegerField()
+    fee = BigIntegerField()
+    net = BigIntegerField()
+    currency = CharField(max_length=3)
+    status = CharField(max_length=20, null=True)
+    created = BigIntegerField()
+    available_on = BigIntegerField(null=True)
+    source_id = CharField(max_length=255, null=True)
+    description = TextField(null=True)
+    payout_id = CharField(max_length=255, null=True, index=True)
+
+    class Meta:
+        indexes = ((("connection", "stripe_id"), True), (("connection", "created"), False))
+
+
+class Payout(BaseModel):
+    RECONCILIATION = ("pending", "reconciled", "mismatch")
+
+    connection = ForeignKeyField(StripeConnection, backref="payouts", on_delete="CASCADE")
+    stripe_id = CharField(max_length=255)
+    amount = BigIntegerField()
+    currency = CharField(max_length=3)
+    status = CharField(max_length=20)
+    arrival_date = BigIntegerField(null=True)
+    created = BigIntegerField()
+    automatic = BooleanField(default=True)
+    balance_transaction_id = CharField(max_length=255, null=True)
+    reconciliation = CharField(max_length=20, default="pending")
+    transactions_net = BigIntegerField(null=True)
+    difference = BigIntegerField(null=True)
+    reconciled_at = DateTimeField(null=True)
+
+    class Meta:
+        indexes = ((("connection", "stripe_id"), True), (("connection", "created"), False))
+
+
+class Charge(BaseModel):
+    connection = ForeignKeyField(StripeConnection, backref="charges", on_delete="CASCADE")
+    stripe_id = CharField(max_length=255)
+    amount = BigIntegerField()
+    amount_refunded = BigIntegerField(default=0)
+    currency = CharField(max_length=3)
+    status = CharField(max_length=20, null=True)
+    created = BigIntegerField()
+    customer_id = CharField(max_length=255, null=True)
+    description = TextField(null=True)
+    balance_transaction_id = CharField(max_length=255, null=True)
+
+    class Meta:
+        indexes = ((("connection", "stripe_id"), True),)
+
+
+class Refund(BaseModel):
+    connection = ForeignKeyField(StripeConnection, backref="refunds", on_delete="CASCADE")
+    stripe_id = CharField(max_length=255)
+    amount = BigIntegerField()
+    currency = CharField(max_length=3)
+    status = CharField(max_length=20, null=True)
+    created = BigIntegerField()
+    charge_id = CharField(max_length=255, null=True)
+    balance_transaction_id = CharField(max_length=255, null=True)
+
+    class Meta:
+        indexes = ((("connection", "stripe_id"), True),)
+
+
+class WebhookEvent(BaseModel):
+    """Stripe event ids already handled: Stripe may deliver an event twice."""
+
+    event_id = CharField(max_length=255, unique=True)
+    type = CharField(max_length=100)
+    account_id = CharField(max_length=255, null=True)
+    received_at = DateTimeField(default=utcnow)
+
+
+ALL_MODELS = [
+    User,
+    ThrottleHit,
+    StripeConnection,
+    ImportRun,
+    SyncCursor,
+    BalanceTransaction,
+    Payout,
+    Charge,
+    Refund,
+    WebhookEvent,
+]

@@ -1,0 +1,232 @@
+"""The only module that talks to Stripe's REST API: plain results in, plain results out, errors named.
+
+Every call goes through the official `stripe` library (StripeClient with configurable base addresses, so
+tests and demo mode reach the test double). Failures surface as one of the few `StripeProblem`s below;
+nothing else in Envoix catches `stripe.*` errors.
+"""
+import logging
+import re
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import stripe
+from flask import current_app
+
+log = logging.getLogger(__name__)
+PERMISSION_IN_MESSAGE = re.compile(r"Having the '(rak_[a-z_]+)' permission")
+
+
+class StripeProblem(Exception):
+    """Base of every failure reported by this module. `str()` never contains a secret."""
+
+
+class StripeUnavailable(StripeProblem):
+    """Stripe timed out, dropped the connection, answered 5xx/429 or garbage, after the library's retries."""
+
+
+class KeyRejected(StripeProblem):
+    """401: the key is unknown, revoked or expired (`reason` is 'invalid' or 'expired')."""
+
+    def __init__(self, reason):
+        super().__init__(f"key rejected ({reason})")
+        self.reason = reason
+
+
+class PermissionMissing(StripeProblem):
+    """403 naming a permission the key lacks (`permission` is the rak_… name, or None if Stripe named none)."""
+
+    def __init__(self, permission):
+        super().__init__(f"permission missing: {permission}")
+        self.permission = permission
+
+
+class AccessRevoked(StripeProblem):
+    """The platform no longer has access to a connected account (deauthorized on Stripe's side)."""
+
+
+class StripeRefused(StripeProblem):
+    """Any other 4xx: Stripe understood and said no; `code` is Stripe's error code if it gave one."""
+
+    def __init__(self, code, status):
+        super().__init__(f"Stripe refused the request ({status}, {code})")
+        self.code, self.status = code, status
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """What authenticates a call: a restricted key, or the platform key acting for a connected account."""
+
+    api_key: str = field(repr=False)
+    stripe_account: str | None = None
+
+
+@dataclass(frozen=True)
+class AccountInfo:
+    id: str
+    business_name: str | None
+    email: str | None
+    country: str | None
+    default_currency: str | None
+
+
+@dataclass(frozen=True)
+class KeyCheck:
+    """What probing a restricted key found: its account (if readable) and the permissions it lacks."""
+
+    account: AccountInfo | None
+    missing: tuple = ()
+
+
+_http_clients = {}
+
+
+def _http_client(timeout):
+    # One per process and timeout: the requests session inside is per thread, so keep-alive survives calls.
+    if timeout not in _http_clients:
+        _http_clients[timeout] = stripe.RequestsClient(timeout=timeout)
+    return _http_clients[timeout]
+
+
+def _client(credentials, max_retries=None):
+    config = current_app.config
+    return stripe.StripeClient(
+        credentials.api_key,
+        stripe_account=credentials.stripe_account,
+        client_id=config.get("STRIPE_CLIENT_ID"),
+        base_addresses={"api": config["STRIPE_API_BASE"], "connect": config["STRIPE_CONNECT_BASE"]},
+        max_network_retries=config["STRIPE_MAX_RETRIES"] if max_retries is None else max_retries,
+        http_client=_http_client(config["STRIPE_TIMEOUT"]),
+    )
+
+
+def platform_credentials(account_id):
+    return Credentials(current_app.config["STRIPE_SECRET_KEY"] or "", account_id)
+
+
+@contextmanager
+def _translated_errors():
+    """Map the library's exceptions to ours; log the kind of failure, never the message's key."""
+    try:
+        yield
+    except stripe.AuthenticationError as error:
+        message = (error.user_message or str(error) or "").lower()
+        raise KeyRejected("expired" if "expired" in message else "invalid") from None
+    except stripe.PermissionError as error:
+        text = str(getattr(error, "user_message", None) or error)
+        if getattr(error, "code", None) == "account_invalid" or "does not have access to account" in text:
+            raise AccessRevoked("the platform has no access to this account any more") from None
+        found = PERMISSION_IN_MESSAGE.search(text)
+        raise PermissionMissing(found.group(1) if found else None) from None
+    except (stripe.RateLimitError, stripe.APIConnectionError, stripe.APIError) as error:
+        log.warning("Stripe unavailable: %s (HTTP %s)", type(error).__name__, error.http_status)
+        raise StripeUnavailable(type(error).__name__) from None
+    except stripe.StripeError as error:
+        if error.http_status and error.http_status >= 500:
+            raise StripeUnavailable(type(error).__name__) from None
+        if error.http_status == 429:
+            raise StripeUnavailable("rate limited") from None
+        raise StripeRefused(getattr(error, "code", None), error.http_status) from None
+    except ValueError:
+        # The library raises ValueError-shaped errors for bodies it cannot parse in a few paths.
+        raise StripeUnavailable("unreadable answer") from None
+
+
+def _account_info(account):
+    profile = account.get("business_profile") or {}
+    dashboard = (account.get("settings") or {}).get("dashboard") or {}
+    return AccountInfo(
+        id=account["id"],
+        business_name=profile.get("name") or dashboard.get("display_name"),
+        email=account.get("email"),
+        country=account.get("country"),
+        default_currency=account.get("default_currency"),
+    )
+
+
+def read_account(credentials):
+    """GET /v1/account for these credentials."""
+    with _translated_errors():
+        return _account_info(_client(credentials).v1.accounts.retrieve_current())
+
+
+def deauthorize(account_id):
+    """Disconnect an OAuth-connected account; returns False if Stripe says it was not connected any more."""
+    config = current_app.config
+    client = _client(Credentials(config["STRIPE_SECRET_KEY"] or ""))
+    try:
+        with _translated_errors():
+            client.oauth.deauthorize({"client_id": config["STRIPE_CLIENT_ID"], "stripe_user_id": account_id})
+    except StripeRefused as refused:
+        if refused.code == "invalid_client" or refused.status in (400, 401):
+            return False
+        raise
+    return True
+
+
+# One cheap read per permission: a list with limit=1 is the smallest request that needs it.
+PROBES = {
+    "account": lambda c: c.v1.accounts.retrieve_current(),
+    "balance_transactions": lambda c: c.v1.balance_transactions.list({"limit": 1}),
+    "balance_transaction_sources": lambda c: c.v1.balance_transactions.list({"limit": 1, "expand": ["data.source"]}),
+    "charges": lambda c: c.v1.charges.list({"limit": 1}),
+    "refunds": lambda c: c.v1.refunds.list({"limit": 1}),
+    "payouts": lambda c: c.v1.payouts.list({"limit": 1}),
+    "customers": lambda c: c.v1.customers.list({"limit": 1}),
+    "invoices": lambda c: c.v1.invoices.list({"limit": 1}),
+    "disputes": lambda c: c.v1.disputes.list({"limit": 1}),
+    "application_fees": lambda c: c.v1.application_fees.list({"limit": 1}),
+}
+
+
+def check_restricted_key(api_key, permissions):
+    """Probe every permission at once (one thread each), so checking a key costs about one round trip.
+
+    Returns a KeyCheck; raises KeyRejected or StripeUnavailable when those decide the outcome.
+    """
+    credentials = Credentials(api_key)
+    app = current_app._get_current_object()
+
+    def run(permission):
+        with app.app_context():
+            try:
+                with _translated_errors():
+                    result = PROBES[permission.probe](_client(credentials))
+                return permission, result, None
+            except StripeProblem as problem:
+                return permission, None, problem
+
+    with ThreadPoolExecutor(max_workers=len(permissions)) as pool:
+        outcomes = list(pool.map(run, permissions))
+
+    problems = [problem for _, _, problem in outcomes if problem]
+    for kind in (KeyRejected, StripeUnavailable):
+        found = next((p for p in problems if isinstance(p, kind)), None)
+        if found:
+            raise found
+    # Stripe names the permission it wants; trust its name over ours, so the list stays exact.
+    missing = []
+    for permission, _, problem in outcomes:
+        if isinstance(problem, PermissionMissing):
+            name = problem.permission or permission.name
+            if name not in missing:
+                missing.append(name)
+        elif problem:
+            raise problem
+    account = next((result for permission, result, _ in outcomes if permission.probe == "account" and result), None)
+    return KeyCheck(account=_account_info(account) if account else None, missing=tuple(missing))
+
+
+LISTS = {
+    "balance_transactions": lambda c: c.v1.balance_transactions,
+    "payouts": lambda c: c.v1.payouts,
+    "charges": lambda c: c.v1.charges,
+    "refunds": lambda c: c.v1.refunds,
+}
+
+
+def list_page(credentials, kind, params):
+    """One page of a list endpoint: (objects as plain dicts, has_more)."""
+    with _translated_errors():
+        page = LISTS[kind](_client(credentials)).list(params)
+        return [item.to_dict() for item in page.data], bool(page.has_more)

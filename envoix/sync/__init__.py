@@ -1,0 +1,1 @@
+"""Import of Stripe money movements and their reconciliation, run as background jobs."""

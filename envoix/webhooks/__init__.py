@@ -1,0 +1,4 @@
+"""Blueprint: Stripe's webhook events."""
+from flask import Blueprint
+
+bp = Blueprint("webhooks", __name__)
