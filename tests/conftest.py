@@ -34,9 +34,13 @@ def stripe(stripe_double):
 
 def _fresh_database(app):
     with database.connection_context():
+        tables = [model._meta.table_name for model in ALL_MODELS]
+        if TEST_DATABASE_URL and migrations.current_version() == migrations.LATEST:
+            # The shared PostgreSQL database keeps its schema between tests: emptying it is much faster.
+            database.execute_sql("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE")
+            return
         if TEST_DATABASE_URL:
-            tables = [model._meta.table_name for model in ALL_MODELS] + ["schema_version"]
-            database.execute_sql("DROP TABLE IF EXISTS " + ", ".join(f'"{t}"' for t in tables) + " CASCADE")
+            database.execute_sql("DROP TABLE IF EXISTS " + ", ".join(f'"{t}"' for t in tables + ["schema_version"]) + " CASCADE")
         migrations.upgrade()
 
 
@@ -50,6 +54,8 @@ def make_app(tmp_path, stripe_double=None, **overrides):
         "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
         "STRIPE_MAX_RETRIES": 1,
         "STRIPE_TIMEOUT": 3,
+        # Argon2id still, but cheap: the production parameters cost half a second per hash.
+        "ARGON2_PARAMETERS": {"time_cost": 1, "memory_cost": 1024, "parallelism": 1},
     }
     if stripe_double is not None:
         config.update(

@@ -12,13 +12,25 @@ from .. import throttle
 from ..db import database
 from ..models import User
 
-hasher = PasswordHasher()  # Argon2id with the library's current recommended parameters
+# Argon2id with the library's current recommended parameters; tests may pass cheaper ones (ARGON2_PARAMETERS).
+_default_hasher = PasswordHasher()
 EMAIL_PATTERN = re.compile(r"^[^@\s\x00-\x1f\x7f]{1,64}@[^@\s\x00-\x1f\x7f]+\.[^@\s\x00-\x1f\x7f]{2,}$")
 MIN_PASSWORD, MAX_PASSWORD = 10, 256
 ADDRESS_FAILURE_FACTOR = 4  # an address may fail for a few accounts (shared office) before it is stopped
 WINDOW = timedelta(minutes=15)
-# Verified against when the email is unknown, so a wrong email costs as long as a wrong password.
-_DUMMY_HASH = hasher.hash("envoix-timing-equaliser")
+
+
+def _hasher():
+    parameters = current_app.config.get("ARGON2_PARAMETERS")
+    return PasswordHasher(**parameters) if parameters else _default_hasher
+
+
+def _dummy_hash():
+    # Verified against when the email is unknown, so a wrong email costs as long as a wrong password.
+    cache = current_app.extensions.setdefault("envoix_dummy_hash", {})
+    if "hash" not in cache:
+        cache["hash"] = _hasher().hash("envoix-timing-equaliser")
+    return cache["hash"]
 
 
 class AuthRefused(Exception):
@@ -51,7 +63,7 @@ def sign_up(raw_email, password):
     check_password_rules(password, email)
     try:
         with database.atomic():
-            return User.create(email=email, password_hash=hasher.hash(password))
+            return User.create(email=email, password_hash=_hasher().hash(password))
     except IntegrityError:
         raise AuthRefused(_l("An account with this email address already exists. Please log in."), 409, "email") from None
 
@@ -78,14 +90,14 @@ def log_in(raw_email, password, address):
         throttle.record(account_bucket, address_bucket)
         raise AuthRefused(_l("Email address or password is wrong."), 401)
     throttle.clear(account_bucket)
-    if hasher.check_needs_rehash(user.password_hash):
-        user.password_hash = hasher.hash(password)
+    if _hasher().check_needs_rehash(user.password_hash):
+        user.password_hash = _hasher().hash(password)
         user.save()
     return user
 
 
 def _password_matches(user, password):
     try:
-        return hasher.verify(user.password_hash if user else _DUMMY_HASH, password) and user is not None
+        return _hasher().verify(user.password_hash if user else _dummy_hash(), password) and user is not None
     except (VerificationError, InvalidHashError):
         return False
