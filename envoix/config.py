@@ -86,6 +86,10 @@ def from_environment(instance_path, environ=None):
         "ENVOIX_EMBEDDED_WORKER": _flag(env.get("ENVOIX_EMBEDDED_WORKER"), default=not env.get("REDIS_URL")),
         "ENVOIX_IMPORT_EVERY_MINUTES": int(env.get("ENVOIX_IMPORT_EVERY_MINUTES", "60")),
         "ENVOIX_HEALTHCHECK_EVERY_MINUTES": int(env.get("ENVOIX_HEALTHCHECK_EVERY_MINUTES", "360")),
+        # When Stripe stays unavailable after the library's retries, the import waits and asks for the same
+        # page again: this many attempts in all, the first wait this many seconds, doubling each time.
+        "ENVOIX_IMPORT_PAGE_ATTEMPTS": int(env.get("ENVOIX_IMPORT_PAGE_ATTEMPTS", "4")),
+        "ENVOIX_IMPORT_RETRY_SECONDS": float(env.get("ENVOIX_IMPORT_RETRY_SECONDS", "5")),
         "KEY_VALIDATIONS_PER_MINUTE": int(env.get("KEY_VALIDATIONS_PER_MINUTE", "10")),
         "LOGIN_FAILURES_PER_15_MINUTES": int(env.get("LOGIN_FAILURES_PER_15_MINUTES", "5")),
     }

@@ -27,7 +27,11 @@ def database_from_url(url):
         path = url[len("sqlite:///"):]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        return SqliteDatabase(path or ":memory:", pragmas=SQLITE_PRAGMAS, check_same_thread=False)
+        # BEGIN IMMEDIATE: a transaction that reads and then writes (store_connection, sign-up) would otherwise
+        # fail at once with "database is locked" when another process wrote in between; busy_timeout cannot
+        # help a deferred transaction whose snapshot went stale, but it does make an immediate one wait its turn.
+        return SqliteDatabase(path or ":memory:", pragmas=SQLITE_PRAGMAS, check_same_thread=False,
+                              lock_type="IMMEDIATE")
     return connect_url(url)
 
 

@@ -6,7 +6,7 @@ numbered migration written so that it is a no-op where its change is already the
 """
 import logging
 
-from peewee import CharField, IntegerField, Model
+from peewee import CharField, DateTimeField, IntegerField, Model
 from playhouse.migrate import PostgresqlMigrator, SqliteMigrator, migrate
 
 from . import models
@@ -35,9 +35,28 @@ def _index_import_runs_by_connection_and_time(db, migrator):
         migrate(migrator.add_index("import_run", ("connection_id", "queued_at"), False))
 
 
+def _import_run_progress_and_one_active_run(db, migrator):
+    # `added` and `heartbeat_at` for the progress display and stale-run detection; the partial unique index
+    # keeps a double click (or the schedule racing the button) from queueing a second import.
+    columns = {column.name for column in db.get_columns("import_run")}
+    changes = []
+    if "added" not in columns:
+        changes.append(migrator.add_column("import_run", "added", IntegerField(default=0)))
+    if "heartbeat_at" not in columns:
+        changes.append(migrator.add_column("import_run", "heartbeat_at", DateTimeField(null=True)))
+    if changes:
+        migrate(*changes)
+    if "import_run_one_active_per_connection" not in [index.name for index in db.get_indexes("import_run")]:
+        db.execute_sql(
+            'CREATE UNIQUE INDEX "import_run_one_active_per_connection" ON "import_run" ("connection_id") '
+            "WHERE (\"status\" IN ('queued', 'running', 'retrying'))"
+        )
+
+
 MIGRATIONS = [
     (1, "create tables", _create_tables),
     (2, "index import runs by connection and time", _index_import_runs_by_connection_and_time),
+    (3, "import run progress and one active run per connection", _import_run_progress_and_one_active_run),
 ]
 LATEST = MIGRATIONS[-1][0]
 

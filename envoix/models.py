@@ -85,6 +85,7 @@ class ImportRun(BaseModel):
     """One run of the background import for a connection: what the progress bar and outcome show."""
 
     STATUSES = ("queued", "running", "retrying", "done", "failed")
+    ACTIVE = ("queued", "running", "retrying")
 
     connection = ForeignKeyField(StripeConnection, backref="import_runs", on_delete="CASCADE")
     status = CharField(max_length=20, default="queued")
@@ -97,6 +98,17 @@ class ImportRun(BaseModel):
     queued_at = DateTimeField(default=utcnow)
     started_at = DateTimeField(null=True)
     finished_at = DateTimeField(null=True)
+    # Objects stored for the first time by this run (fetched counts re-reads too); migration 3.
+    added = IntegerField(default=0)
+    # Touched after every committed page: a run whose worker died stops blocking the next one (migration 3).
+    heartbeat_at = DateTimeField(null=True)
+
+
+# At most one queued or running import per connection, enforced by the database (migration 3).
+ImportRun.add_index(ImportRun.index(
+    ImportRun.connection, unique=True, where=ImportRun.status.in_(ImportRun.ACTIVE),
+    name="import_run_one_active_per_connection",
+))
 
 
 class SyncCursor(BaseModel):

@@ -1,26 +1,44 @@
 """The restricted-key permissions Envoix needs: one list for the help text, the dashboard link and the validator."""
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import urlencode
+
+from flask_babel import lazy_gettext as _l
 
 
 @dataclass(frozen=True)
 class Permission:
     name: str            # Stripe's permission id, as its 403 messages name it
-    dashboard_label: str  # the resource's name in the dashboard's "create restricted key" form
+    dashboard_label: str  # the resource's row in the dashboard's "create restricted key" form (always "Read")
     probe: str           # which cheap read proves it (a key of stripe_api.PROBES)
+    section: str = "Core"  # the form's group the row sits in (Stripe shows it in English or the user's language)
+    # What Envoix reads with it, in the user's words (lazy_gettext); not compared, so a Permission hashes anywhere.
+    why: str = field(default="", compare=False)
 
 
+# Names as Stripe's 403 messages spell them. Rows and groups as the dashboard's form showed them in public
+# guides (Stripe renames rows now and then, e.g. "Charges and Refunds" as one row): the rak_ name is the
+# reliable part, and the form's search box finds a row by it.
 REQUIRED_PERMISSIONS = (
-    Permission("rak_accounts_kyc_basic_read", "Account (Connect) – Read", "account"),
-    Permission("rak_balance_read", "Balance – Read", "balance_transactions"),
-    Permission("rak_balance_transaction_source_read", "Balance transaction sources – Read", "balance_transaction_sources"),
-    Permission("rak_charge_read", "Charges – Read", "charges"),
-    Permission("rak_refund_read", "Refunds – Read", "refunds"),
-    Permission("rak_payout_read", "Payouts – Read", "payouts"),
-    Permission("rak_customer_read", "Customers – Read", "customers"),
-    Permission("rak_invoice_read", "Invoices – Read", "invoices"),
-    Permission("rak_dispute_read", "Disputes – Read", "disputes"),
-    Permission("rak_application_fee_read", "Application fees – Read", "application_fees"),
+    Permission("rak_accounts_kyc_basic_read", "Accounts", "account", "Connect",
+               _l("Your account's name, country and currency, to label the connection (GET /v1/account).")),
+    Permission("rak_balance_read", "Balance", "balance_transactions", "Core",
+               _l("The balance transactions every payout is made of: the core of reconciliation.")),
+    Permission("rak_balance_transaction_source_read", "Balance transaction sources", "balance_transaction_sources", "Core",
+               _l("Which charge, refund or fee each balance transaction comes from.")),
+    Permission("rak_charge_read", "Charges", "charges", "Core",
+               _l("Your customers' payments, with amounts and fees.")),
+    Permission("rak_refund_read", "Refunds", "refunds", "Core",
+               _l("Money returned to customers, which reduces a payout.")),
+    Permission("rak_payout_read", "Payouts", "payouts", "Core",
+               _l("The transfers to your bank account that Envoix reconciles.")),
+    Permission("rak_customer_read", "Customers", "customers", "Core",
+               _l("Who paid, so a payout's lines can be traced to a customer.")),
+    Permission("rak_invoice_read", "Invoices", "invoices", "Billing",
+               _l("Invoice numbers, to match payments to your bookkeeping.")),
+    Permission("rak_dispute_read", "Disputes", "disputes", "Core",
+               _l("Chargebacks and their fees, which Stripe withholds from payouts.")),
+    Permission("rak_application_fee_read", "Application fees", "application_fees", "Connect",
+               _l("Fees a platform collected on your payments, which also reduce payouts.")),
 )
 REQUIRED_NAMES = tuple(p.name for p in REQUIRED_PERMISSIONS)
 DASHBOARD = "https://dashboard.stripe.com"
@@ -30,3 +48,8 @@ def create_key_url(livemode, names=REQUIRED_NAMES, key_name="Envoix"):
     """Stripe's dashboard form for a new restricted key, pre-filled with a name and these permissions."""
     query = urlencode([("name", key_name)] + [("permissions[]", name) for name in names])
     return f"{DASHBOARD}/{'' if livemode else 'test/'}apikeys/create?{query}"
+
+
+def api_keys_url(livemode):
+    """The dashboard's list of API keys, where an existing restricted key is edited."""
+    return f"{DASHBOARD}/{'' if livemode else 'test/'}apikeys"

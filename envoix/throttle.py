@@ -1,4 +1,5 @@
 """Attempt limits (failed logins, key validations) counted in the database, so every worker sees them."""
+import hashlib
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -11,8 +12,17 @@ class Limit:
     window: timedelta
 
 
+def _stored(bucket):
+    # Bucket names carry what the client sent (an email, an X-Forwarded-For address): one the column cannot hold
+    # (longer than ThrottleHit.bucket, or with a NUL byte, which PostgreSQL refuses) is counted under its digest.
+    if len(bucket) <= ThrottleHit.bucket.max_length and "\x00" not in bucket:
+        return bucket
+    return "sha256:" + hashlib.sha256(bucket.encode("utf-8", "surrogatepass")).hexdigest()
+
+
 def retry_after(bucket, limit):
     """Seconds until `bucket` may try again, or 0 if it is under `limit`."""
+    bucket = _stored(bucket)
     since = utcnow() - limit.window
     hits = (
         ThrottleHit.select(ThrottleHit.at)
@@ -32,12 +42,32 @@ def first_blocked(buckets, limit):
     return max((retry_after(bucket, limit) for bucket in buckets), default=0)
 
 
+def admit(buckets, limit):
+    """Count one attempt in every bucket unless that takes one over `limit`; returns the wait (0: admitted).
+
+    Recording first and counting afterwards keeps the limit exact when workers race: of attempts that
+    arrive together, none sees fewer hits than were committed before it, so at most `limit` get through.
+    A refused attempt takes its hits back, so hammering does not extend the wait.
+    """
+    buckets = [_stored(bucket) for bucket in buckets]
+    hit_ids = [ThrottleHit.insert(bucket=bucket, at=utcnow()).execute() for bucket in buckets]
+    since = utcnow() - limit.window
+    counts = [
+        ThrottleHit.select().where((ThrottleHit.bucket == bucket) & (ThrottleHit.at > since)).count()
+        for bucket in buckets
+    ]
+    if max(counts, default=0) <= limit.attempts:
+        return 0
+    ThrottleHit.delete().where(ThrottleHit.id.in_(hit_ids)).execute()
+    return max(1, first_blocked(buckets, limit))
+
+
 def record(*buckets):
-    ThrottleHit.insert_many([{"bucket": bucket, "at": utcnow()} for bucket in buckets]).execute()
+    ThrottleHit.insert_many([{"bucket": _stored(bucket), "at": utcnow()} for bucket in buckets]).execute()
 
 
 def clear(bucket):
-    ThrottleHit.delete().where(ThrottleHit.bucket == bucket).execute()
+    ThrottleHit.delete().where(ThrottleHit.bucket == _stored(bucket)).execute()
 
 
 def forget_older_than(window):

@@ -154,3 +154,118 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "browser" in item.keywords:
             item.add_marker(skip)
+
+
+# --- Secrets never leak: log capture and page record for EVERY test (see tests/test_secrets_never_leak.py) ----
+# Each test runs with the root logger at DEBUG into LeakWatch, which also keeps every response a Flask test
+# client receives (body, headers, decoded session cookie). Afterwards none of it may contain a secret the
+# test's world knows: the double's keys and tokens, the keys sent to it, the webhook secret, and every
+# plaintext Envoix encrypted during the test. A leak fails the test (reported at teardown, secret masked).
+import logging  # noqa: E402
+
+from flask.testing import FlaskClient  # noqa: E402
+from itsdangerous import BadData  # noqa: E402
+
+SHORTEST_SECRET = 12  # shorter strings are not credentials and would match ordinary text
+
+
+class LeakWatch(logging.Handler):
+    def __init__(self):
+        super().__init__(logging.DEBUG)
+        self.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        self.lines, self.pages, self.encrypted = [], [], set()
+
+    def emit(self, record):
+        self.lines.append(self.format(record))  # with the traceback, if the record has one
+
+    def saw(self, app, response):
+        for answer in [*getattr(response, "history", ()), response]:
+            body = answer.get_data(as_text=False).decode("utf-8", "replace")
+            self.pages.append(f"{answer.status}\n{answer.headers}\n{body}\n{_session_cookies(app, answer)}")
+
+    def leaks(self, known):
+        texts = {"log line": self.lines, "response": self.pages}
+        found = []
+        for secret in sorted(s for s in known if s and len(s) >= SHORTEST_SECRET):
+            for where, items in texts.items():
+                for text in items:
+                    if secret in text:
+                        shown = text.replace(secret, "[SECRET]")
+                        at = shown.index("[SECRET]")
+                        found.append(f"{_masked(secret)} in a {where}: …{shown[max(0, at - 200):at + 100]}…")
+                        break
+        return found
+
+
+def _masked(secret):
+    return f"{secret[:8]}…{secret[-4:]}"
+
+
+def _session_cookies(app, response):
+    # Flask's session is signed, not encrypted: whatever is in it, the browser (and anyone with it) can read.
+    name = app.config.get("SESSION_COOKIE_NAME", "session")
+    serializer = app.session_interface.get_signing_serializer(app)
+    decoded = []
+    for header in response.headers.getlist("Set-Cookie"):
+        cookie_name, _, rest = header.partition("=")
+        if cookie_name == name and serializer is not None:
+            try:
+                decoded.append(repr(serializer.loads(rest.split(";", 1)[0])))
+            except BadData:
+                pass
+    return "\n".join(decoded)
+
+
+def _secrets_of(double):
+    """Every credential the double issued or was shown (keys in Authorization headers, client_secret, tokens)."""
+    state = double.state
+    known = {key.secret for key in state.keys.values() if key.kind != "publishable"}
+    known |= set(state.refresh_tokens) | {state.platform_secret_key}
+    for entry in list(double.requests):
+        scheme, _, value = (entry.get("headers") or {}).get("Authorization", "").partition(" ")
+        if scheme.lower() == "bearer":
+            known.add(value.strip())
+        for name in ("client_secret", "refresh_token"):
+            known.update((entry.get("form") or {}).get(name, []))
+    return {secret for secret in known if secret and not secret.startswith(("pk_live_", "pk_test_"))}
+
+
+@pytest.fixture(autouse=True)
+def leak_watch(request, monkeypatch):
+    """Fails any test whose log lines or responses contain a Stripe key, token or secret in plaintext."""
+    from envoix import secrets as envoix_secrets
+
+    watch = LeakWatch()
+    root = logging.getLogger()
+    previous_level = root.level
+    root.addHandler(watch)
+    root.setLevel(logging.DEBUG)
+    double = request.getfixturevalue("stripe_double") if "stripe_double" in request.fixturenames else None
+
+    encrypt = envoix_secrets.encrypt
+
+    def remembering_encrypt(plaintext):
+        watch.encrypted.add(plaintext)
+        return encrypt(plaintext)
+
+    monkeypatch.setattr(envoix_secrets, "encrypt", remembering_encrypt)
+    open_ = FlaskClient.open
+
+    def recording_open(self, *args, **kwargs):
+        response = open_(self, *args, **kwargs)
+        watch.saw(self.application, response)
+        return response
+
+    monkeypatch.setattr(FlaskClient, "open", recording_open)
+    try:
+        yield watch
+    finally:
+        root.removeHandler(watch)
+        root.setLevel(previous_level)
+    known = set(watch.encrypted) | {WEBHOOK_SECRET}
+    if double is not None:
+        known |= _secrets_of(double)
+    leaks = watch.leaks(known)
+    if leaks:
+        pytest.fail("a secret leaked (shown masked):\n" + "\n".join(leaks), pytrace=False)
+# --- end of the secrets-never-leak section -------------------------------------------------------------------

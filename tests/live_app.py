@@ -59,7 +59,7 @@ class LiveEnvoix:
             try:
                 if requests.get(self.url + "/healthz", timeout=1).status_code == 200:
                     return self
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):  # not listening yet, or still booting
                 pass
             if self.process.poll() is not None:
                 break

@@ -85,7 +85,9 @@ def log_in(raw_email, password, address):
         raise AuthRefused(
             _l("Too many failed log-in attempts. Please try again in %(minutes)d minutes.", minutes=minutes), 429
         )
-    user = User.get_or_none(User.email == email)
+    # Only a well-formed address can belong to a user (sign_up checks it); others (a NUL byte, which PostgreSQL
+    # refuses) are not looked up at all, and cost the same dummy verification as an unknown email.
+    user = User.get_or_none(User.email == email) if EMAIL_PATTERN.match(email) else None
     if not _password_matches(user, password or ""):
         throttle.record(account_bucket, address_bucket)
         raise AuthRefused(_l("Email address or password is wrong."), 401)

@@ -1,11 +1,14 @@
-"""Blueprint: the two-tab connection panel and the OAuth dance."""
-from flask import Blueprint, render_template
-from flask_login import login_required
+"""Blueprint: the two-tab connection panel, the OAuth dance (Authlib) and disconnecting an account."""
+from flask import Blueprint
 
 bp = Blueprint("connect", __name__)
 
 
-@bp.route("/connect")
-@login_required
-def panel():
-    return render_template("connect/panel.html")
+@bp.record_once
+def _register_oauth_client(state):
+    from . import oauth_client
+
+    oauth_client.init_app(state.app)
+
+
+from . import views  # noqa: E402,F401  (routes register on bp)

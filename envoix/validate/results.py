@@ -42,6 +42,7 @@ class ValidationResult:
     details: list = field(default_factory=list)  # extra lines of explanation
     offer_key_tab: bool = False        # show the way to the restricted-key tab
     offer_oauth_retry: bool = False    # show "try OAuth again"
+    retry_after: int = 0               # seconds, on rate-limited (sent as Retry-After)
 
     def __post_init__(self):
         if self.kind not in KINDS:

@@ -1,0 +1,231 @@
+"""Import throughput: Envoix's import against the `stripe` library alone fetching the same pages.
+
+    python benchmarks/import_throughput.py [--sizes 10000 50000]
+
+The Stripe test double runs in a subprocess (its memory is not counted), seeded per size with that many
+balance transactions (plus payouts settling most of them, so reconciliation runs too). For each size:
+
+1. a fresh child process imports the account with Envoix's import job function, in-process, into a temp
+   SQLite database: wall time, objects per second, ru_maxrss growth during the import;
+2. another fresh child replays every Stripe request the import made (read from the double's request log),
+   page by page through `client.v1.<list>.list(params)`: the time the library alone needs;
+3. after `--repeat` rounds of 1 and 2 (the best of each counts: other work on the machine only ever adds
+   time), one more child imports under tracemalloc: the peak of Python allocations.
+
+Prints the figures and checks the targets: import time / library time <= 1.5, peak memory < 150 MB and
+not growing with the account's size. CPU seconds (the child's own, so the double's are not in them) are
+shown beside the wall-clock ones: on a busy machine they are the steadier comparison.
+"""
+import argparse
+import json
+import os
+import re
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+import tracemalloc
+from pathlib import Path
+from urllib.parse import urlencode
+from urllib.request import Request, urlopen
+
+ROOT = Path(__file__).resolve().parent.parent
+RATIO_TARGET = 1.5
+PEAK_TARGET_MB = 150
+PAYOUTS_PER_10K = 20  # about one payout per 450 activity transactions, like a busy shop's daily payouts
+
+
+# --- the double, in its own process -------------------------------------------------------------------------
+
+def start_double():
+    process = subprocess.Popen(
+        [sys.executable, "-m", "envoix.stripe_double", "--port", "0"], cwd=ROOT,
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )
+    line = process.stdout.readline()
+    found = re.search(r"listening on (http://\S+)", line)
+    if not found:
+        process.kill()
+        raise SystemExit(f"the Stripe double did not start: {line!r}")
+    return process, found.group(1)
+
+
+def control(url, path, body=None):
+    data = None if body is None else json.dumps(body).encode()
+    request = Request(url + path, data=data, method="POST" if body is not None else "GET",
+                      headers={"Content-Type": "application/json"})
+    with urlopen(request, timeout=600) as response:
+        return json.loads(response.read())
+
+
+# --- the children ---------------------------------------------------------------------------------------------
+
+def child_import(api_url, platform_key, client_id, key, account_id, trace):
+    """Import one account into a fresh SQLite database; prints a JSON line with the figures."""
+    sys.path.insert(0, str(ROOT))
+    from envoix import create_app, migrations, secrets
+    from envoix.db import database
+    from envoix.models import BalanceTransaction, ImportRun, StripeConnection, User
+    from envoix.sync import importer, runs
+
+    folder = Path(tempfile.mkdtemp(prefix="envoix-bench-"))
+    app = create_app({
+        "TESTING": True, "SECRET_KEY": "benchmark-secret-key-0123456789-0123456789",
+        "DATABASE_URL": f"sqlite:///{folder / 'envoix.sqlite3'}", "HUEY_IMMEDIATE": True,
+        "ENVOIX_EMBEDDED_WORKER": False, "STRIPE_API_BASE": api_url, "STRIPE_CONNECT_BASE": api_url,
+        "STRIPE_SECRET_KEY": platform_key, "STRIPE_CLIENT_ID": client_id, "LOG_LEVEL": "WARNING",
+    }, environ={"ENVOIX_ENV": "development"}, instance_path=str(folder / "instance"))
+    with app.app_context(), database.connection_context():
+        migrations.upgrade()
+        user = User.create(email="bench@example.com", password_hash="-")
+        connection = StripeConnection.create(user=user, stripe_account_id=account_id, method="api_key",
+                                             livemode=False, secret_encrypted=secrets.encrypt(key))
+        # The job's own steps (claim, then run), without huey around them.
+        run = runs.claim(connection.id)
+        rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        if trace:
+            tracemalloc.start()
+        started, cpu_started = time.perf_counter(), time.process_time()
+        importer.run_import(run)
+        seconds, cpu = time.perf_counter() - started, time.process_time() - cpu_started
+        peak = tracemalloc.get_traced_memory()[1] if trace else None
+        rss_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        run = ImportRun.get_by_id(run.id)
+        print(json.dumps({
+            "status": run.status, "error": run.error, "seconds": seconds, "cpu": cpu, "fetched": run.fetched,
+            "balance_transactions": BalanceTransaction.select().count(),
+            "rss_growth_mb": (rss_after - rss_before) / 1024, "rss_mb": rss_after / 1024,
+            "tracemalloc_peak_mb": peak / 2**20 if peak is not None else None,
+        }))
+
+
+def child_baseline(api_url, key, requests_file):
+    """Fetch exactly the pages the import fetched, with the stripe library alone; prints the seconds."""
+    import stripe
+
+    requests = json.loads(Path(requests_file).read_text())
+    client = stripe.StripeClient(key, base_addresses={"api": api_url}, max_network_retries=0,
+                                 http_client=stripe.RequestsClient(timeout=60))
+    services = {
+        "/v1/balance_transactions": client.v1.balance_transactions, "/v1/payouts": client.v1.payouts,
+        "/v1/charges": client.v1.charges, "/v1/refunds": client.v1.refunds,
+    }
+    calls = [(services[path], params) for path, params in requests]
+    objects = 0
+    started, cpu_started = time.perf_counter(), time.process_time()
+    for service, params in calls:
+        objects += len(service.list(params).data)
+    print(json.dumps({"seconds": time.perf_counter() - started, "cpu": time.process_time() - cpu_started,
+                      "pages": len(calls), "objects": objects}))
+
+
+def library_params(query):
+    """The double's logged query string (`created[gte]=…`) back into the library's params."""
+    params = {}
+    for name, values in query.items():
+        value = values[-1]
+        if name.startswith("created["):
+            params.setdefault("created", {})[name[8:-1]] = int(value)
+        elif name == "limit":
+            params[name] = int(value)
+        else:
+            params[name] = value
+    return params
+
+
+def run_child(*args):
+    output = subprocess.run([sys.executable, __file__, *args], cwd=ROOT, capture_output=True, text=True,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    if output.returncode != 0:
+        raise SystemExit(f"child {args[:1]} failed:\n{output.stderr[-3000:]}")
+    return json.loads(output.stdout.strip().splitlines()[-1])
+
+
+# --- the measurement ----------------------------------------------------------------------------------------
+
+def measure(url, state, size, repeat):
+    payouts = max(1, size * PAYOUTS_PER_10K // 10_000)
+    account = control(url, "/_double/accounts", {"n_balance_transactions": size, "n_payouts": payouts,
+                                                 "business_name": f"Benchmark {size}"})["id"]
+    key = control(url, "/_double/keys", {"account_id": account})["key"]
+    common = [url, state["platform_secret_key"], state["client_id"], key, account]
+
+    imports, baselines, requests_file = [], [], None
+    try:
+        for _ in range(repeat):
+            mark = control(url, "/_double/requests?since=0")["count"]
+            imports.append(run_child("--child-import", *common))
+            if requests_file is None:
+                logged = control(url, f"/_double/requests?{urlencode({'since': mark})}")["data"]
+                pages = [(e["path"], library_params(e["query"])) for e in logged if e["path"].startswith("/v1/")]
+                with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as handle:
+                    json.dump(pages, handle)
+                requests_file = handle.name
+            baselines.append(run_child("--child-baseline", url, key, requests_file))
+    finally:
+        if requests_file:
+            os.unlink(requests_file)
+    traced = run_child("--child-import", *common, "--trace")
+    best = min(imports, key=lambda r: r["seconds"])
+    best["cpu"] = min(r["cpu"] for r in imports)
+    baseline = min(baselines, key=lambda r: r["seconds"])
+    baseline["cpu"] = min(r["cpu"] for r in baselines)
+    return {"size": size, "payouts": payouts, "import": best, "traced": traced, "baseline": baseline}
+
+
+def report(results):
+    print(f"{'balance txns':>12} {'payouts':>7} {'pages':>6} {'objects':>8} {'import s':>9} {'library s':>10} "
+          f"{'ratio':>6} {'CPU ratio':>9} {'objects/s':>10} {'BT/s':>8} {'tracemalloc peak':>17} "
+          f"{'ru_maxrss growth':>17}")
+    for r in results:
+        imp, base = r["import"], r["baseline"]
+        ratio = imp["seconds"] / base["seconds"]
+        print(f"{r['size']:>12,} {r['payouts']:>7} {base['pages']:>6} {imp['fetched']:>8,} {imp['seconds']:>9.2f} "
+              f"{base['seconds']:>10.2f} {ratio:>6.2f} {imp['cpu'] / base['cpu']:>9.2f} "
+              f"{imp['fetched'] / imp['seconds']:>10,.0f} {imp['balance_transactions'] / imp['seconds']:>8,.0f} "
+              f"{r['traced']['tracemalloc_peak_mb']:>14.1f} MB {imp['rss_growth_mb']:>14.1f} MB")
+    problems = []
+    for r in results:
+        if r["import"]["status"] != "done":
+            problems.append(f"{r['size']}: import ended {r['import']['status']} ({r['import']['error']})")
+        ratio = r["import"]["seconds"] / r["baseline"]["seconds"]
+        if ratio > RATIO_TARGET:
+            problems.append(f"{r['size']}: ratio {ratio:.2f} > {RATIO_TARGET}")
+        if r["traced"]["tracemalloc_peak_mb"] >= PEAK_TARGET_MB:
+            problems.append(f"{r['size']}: peak {r['traced']['tracemalloc_peak_mb']:.1f} MB >= {PEAK_TARGET_MB} MB")
+    peaks = [r["traced"]["tracemalloc_peak_mb"] for r in results]
+    if len(peaks) > 1 and peaks[-1] > 1.5 * peaks[0] + 5:
+        problems.append(f"peak memory grows with the account's size: {peaks}")
+    print("targets met" if not problems else "TARGETS MISSED:\n  " + "\n  ".join(problems))
+    return not problems
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 50_000])
+    parser.add_argument("--repeat", type=int, default=2, help="rounds of import and library fetch per size")
+    parser.add_argument("--child-import", nargs=5, metavar=("API", "PLATFORM_KEY", "CLIENT_ID", "KEY", "ACCOUNT"))
+    parser.add_argument("--trace", action="store_true")
+    parser.add_argument("--child-baseline", nargs=3, metavar=("API", "KEY", "REQUESTS_FILE"))
+    args = parser.parse_args(argv)
+    if args.child_import:
+        return child_import(*args.child_import, trace=args.trace)
+    if args.child_baseline:
+        return child_baseline(*args.child_baseline)
+
+    process, url = start_double()
+    try:
+        state = control(url, "/_double/state")
+        results = []
+        for size in args.sizes:
+            print(f"seeding and importing {size:,} balance transactions …", file=sys.stderr, flush=True)
+            results.append(measure(url, state, size, max(1, args.repeat)))
+        return 0 if report(results) else 1
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,400 @@
+"""Load benchmark: gunicorn (2 workers) on SQLite and PostgreSQL, 50 signed-in users, wrk against the busy pages.
+
+What it does, per database:
+  1. starts Envoix as the Procfile does (`flask db upgrade`, then `gunicorn wsgi:app`, 2 workers, 4 threads)
+     on a loopback port, pointed at the Stripe double, which runs in a process of its own so its CPU is
+     not the benchmark's or the app's;
+  2. set-up, not measured: signs up 50 users over HTTP and connects 3 accounts each with a valid restricted
+     key (`POST /connect/key`, as htmx sends it), then waits until the imports those connections queued
+     have finished;
+  3. scenario "healthz": `GET /healthz` alone, the reference;
+  4. scenario "mix": `GET /accounts`, `GET /connect` and key validation (`POST /connect/key`, htmx style)
+     at the same time, round robin over the 50 users' sessions, one wrk per endpoint so that each gets its
+     own latency distribution; the connections add up to the same bounded concurrency as "healthz".
+  It prints requests/s, p50/p99 latency and errors per endpoint, the mix's throughput as a share of
+  /healthz's, and whether each target is met (zero errors, /accounts p99 < 100 ms, mix >= 40 % of /healthz).
+
+Load comes from wrk (`apt-get install wrk`), driven by benchmarks/sessions.lua. Not a test; CI does not run it.
+
+    python benchmarks/load.py                      # both databases, 30 s per scenario
+    python benchmarks/load.py --seconds 5 --databases sqlite   # a quick look
+"""
+import argparse
+import json
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+from live_app import LiveEnvoix, free_port  # noqa: E402  (tests/ is not a package)
+
+LUA_SCRIPT = Path(__file__).resolve().parent / "sessions.lua"
+USER_AGENT = "envoix-load/1"
+PASSWORD = "load-test-password-1234"
+CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]+)"')
+IMPORT_STATUS = re.compile(r'data-import-status="([a-z]+)"')
+ACCOUNT_URLS = re.compile(r'data-url="(/accounts/\d+)"')
+# The app checks key validations per user and per client address. Every user here comes from its own
+# address (X-Forwarded-For, which the app trusts from one proxy, as behind the platform's router), and
+# the per-minute limit is raised far above what the run reaches, so the limit never answers 429.
+KEY_VALIDATIONS_PER_MINUTE = 100_000
+
+TARGET_ACCOUNTS_P99_MS = 100.0
+TARGET_THROUGHPUT_SHARE = 0.40
+
+
+# --- the Stripe double, in its own process ----------------------------------------------------------------
+
+class DoubleProcess:
+    """The Stripe double as `python -m envoix.stripe_double`, a process of its own (its own GIL and CPU)."""
+
+    def __init__(self):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._process = None
+
+    def start(self, timeout=30):
+        self._process = subprocess.Popen([sys.executable, "-m", "envoix.stripe_double", "--port", str(self.port)],
+                                         cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                state = requests.get(f"{self.url}/_double/state", timeout=2).json()
+                break
+            except (requests.ConnectionError, requests.Timeout):
+                if self._process.poll() is not None or time.monotonic() > deadline:
+                    self.stop()
+                    raise RuntimeError("the Stripe double did not start") from None
+                time.sleep(0.2)
+        self.client_id, self.platform_key = state["client_id"], state["platform_secret_key"]
+        return self
+
+    def control(self, path, **body):
+        response = requests.post(f"{self.url}/_double/{path}", json=body, timeout=30)
+        response.raise_for_status()
+        return response.json()
+
+    def stop(self):
+        if self._process and self._process.poll() is None:
+            self._process.terminate()
+            try:
+                self._process.wait(10)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+
+
+def seed_accounts(double, users, per_user, balance_transactions, payouts):
+    """[[restricted key, …] per user]: `per_user` fresh test-mode accounts each, made through the control API."""
+    keys = []
+    for u in range(users):
+        mine = []
+        for a in range(per_user):
+            account = double.control("accounts", business_name=f"Load Shop {u:02d}-{a}", email=f"shop{u}-{a}@example.com",
+                                     n_balance_transactions=balance_transactions, n_payouts=payouts)["id"]
+            mine.append(double.control("keys", account_id=account, livemode=False)["key"])
+        keys.append(mine)
+    return keys
+
+
+# --- the database ---------------------------------------------------------------------------------------
+
+def fresh_postgres(url):
+    """Drop and create the database named in `url` (through the server's `postgres` database)."""
+    import psycopg
+
+    parts = urlsplit(url)
+    name = parts.path.lstrip("/")
+    if not re.fullmatch(r"[a-z_][a-z0-9_]*", name):
+        raise SystemExit(f"refusing an unusual database name: {name!r}")
+    admin = urlunsplit(parts._replace(scheme="postgresql", path="/postgres"))
+    with psycopg.connect(admin, autocommit=True) as connection:
+        connection.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        connection.execute(f"CREATE DATABASE {name}")
+    return url
+
+
+# --- set-up over HTTP -----------------------------------------------------------------------------------
+
+@dataclass
+class LoadUser:
+    email: str
+    address: str
+    keys: list
+    http: requests.Session = field(default_factory=requests.Session)
+    csrf: str = ""
+    account_urls: list = field(default_factory=list)
+
+    def headers(self, **extra):
+        return {"User-Agent": USER_AGENT, "X-Forwarded-For": self.address, **extra}
+
+    def get(self, base, path, **kwargs):
+        response = self.http.get(base + path, headers=self.headers(), timeout=30, **kwargs)
+        response.raise_for_status()
+        found = CSRF_META.search(response.text)
+        if found:
+            self.csrf = found.group(1)
+        return response
+
+    def cookie_header(self):
+        return "; ".join(f"{cookie.name}={cookie.value}" for cookie in self.http.cookies)
+
+
+def sign_up_and_connect(base, user):
+    user.get(base, "/signup")
+    response = user.http.post(base + "/signup", headers=user.headers(), timeout=30,
+                              data={"email": user.email, "password": PASSWORD, "csrf_token": user.csrf})
+    if response.status_code != 200 or "/signup" in response.url:
+        raise RuntimeError(f"sign-up of {user.email} failed: {response.status_code} at {response.url}")
+    user.get(base, "/connect?tab=key")
+    for key in user.keys:
+        response = validate_key(base, user, key)
+        if response.status_code != 200 or 'data-result="success"' not in response.text:
+            raise RuntimeError(f"connecting {user.email}'s account failed: {response.status_code} "
+                               f"{response.text[:300]!r}")
+    page = user.get(base, "/accounts")
+    user.account_urls = ACCOUNT_URLS.findall(page.text)
+    if len(user.account_urls) != len(user.keys):
+        raise RuntimeError(f"{user.email}: /accounts lists {len(user.account_urls)} accounts, "
+                           f"expected {len(user.keys)}")
+    user.get(base, "/connect")  # the token and cookie that wrk replays
+
+
+def validate_key(base, user, key):
+    return user.http.post(base + "/connect/key", data={"api_key": key}, timeout=60,
+                          headers=user.headers(**{"HX-Request": "true", "X-CSRFToken": user.csrf}))
+
+
+def import_statuses(base, users):
+    statuses = {}
+    for user in users:
+        for path in user.account_urls:
+            found = IMPORT_STATUS.search(user.get(base, path).text)
+            statuses[path] = found.group(1) if found else "unknown"
+    return statuses
+
+
+def wait_for_imports(base, users, timeout):
+    """Poll every account's detail page until no import is queued or running; the last statuses seen."""
+    deadline = time.monotonic() + timeout
+    while True:
+        statuses = import_statuses(base, users)
+        busy = [path for path, status in statuses.items() if status in ("queued", "running")]
+        if not busy or time.monotonic() > deadline:
+            return statuses
+        time.sleep(1)
+
+
+def replay_check(base, users):
+    """A session replayed from its cookie alone (as wrk does) must still be signed in."""
+    for user in users[:3]:
+        response = requests.get(base + "/accounts", timeout=30, allow_redirects=False,
+                                headers=user.headers(Cookie=user.cookie_header()))
+        if response.status_code != 200 or "data-account=" not in response.text:
+            raise RuntimeError(f"replaying {user.email}'s cookie gives {response.status_code}, not the accounts page")
+
+
+def write_sessions_file(path, users):
+    with open(path, "w") as handle:
+        for user in users:
+            handle.write(f"{user.cookie_header()}\t{user.csrf}\t{','.join(user.keys)}\t{user.address}\n")
+    return path
+
+
+# --- load -----------------------------------------------------------------------------------------------
+
+@dataclass
+class Endpoint:
+    label: str
+    method: str
+    path: str
+    marker: str  # every good answer contains it
+
+
+HEALTHZ = Endpoint("GET /healthz", "GET", "/healthz", '"ok"')
+ACCOUNTS = Endpoint("GET /accounts", "GET", "/accounts", "data-account=")
+CONNECT = Endpoint("GET /connect", "GET", "/connect", 'id="connect-panel"')
+KEY_CHECK = Endpoint("POST /connect/key", "POST", "/connect/key", 'data-result="success"')
+
+
+def start_wrk(base, endpoint, connections, seconds, sessions_file):
+    command = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s", "--latency",
+               "-s", str(LUA_SCRIPT), base + endpoint.path, "--",
+               str(sessions_file) if sessions_file else "-", endpoint.method, endpoint.path, endpoint.marker]
+    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def finish_wrk(process, endpoint):
+    output, _ = process.communicate()
+    line = next((line for line in output.splitlines() if line.startswith("WRK_RESULT ")), None)
+    if line is None:
+        raise RuntimeError(f"wrk for {endpoint.label} printed no result:\n{output}")
+    result = json.loads(line[len("WRK_RESULT "):])
+    seconds = result["duration_us"] / 1e6
+    socket_errors = result["connect_errors"] + result["read_errors"] + result["write_errors"] + result["timeouts"]
+    return {
+        "endpoint": endpoint.label, "connections": None, "requests": result["requests"],
+        "rps": result["requests"] / seconds, "p50_ms": result["p50_us"] / 1000, "p99_ms": result["p99_us"] / 1000,
+        "max_ms": result["max_us"] / 1000, "errors": socket_errors + result["bad_answers"],
+        "error_detail": (f"socket {socket_errors}, non-200 {result['non_200']} ({result['statuses'].strip() or '-'}), "
+                         f"without marker {result['bad_answers'] - result['non_200']}"),
+    }
+
+
+def run_scenario(base, plan, seconds, sessions_file):
+    """Run one wrk per (endpoint, connections) in `plan` at the same time; their results."""
+    running = [(endpoint, n, start_wrk(base, endpoint, n, seconds, sessions_file)) for endpoint, n in plan]
+    results = []
+    for endpoint, n, process in running:
+        result = finish_wrk(process, endpoint)
+        result["connections"] = n
+        results.append(result)
+    return results
+
+
+# --- one database ---------------------------------------------------------------------------------------
+
+def bench_database(kind, database_url, double, keys, args, workdir):
+    print(f"\n=== {kind}: set-up (not measured) ===", flush=True)
+    extra_env = {"KEY_VALIDATIONS_PER_MINUTE": str(KEY_VALIDATIONS_PER_MINUTE), "LOG_LEVEL": "INFO"}
+    app = LiveEnvoix(workdir / kind, stripe_url=double.url, client_id=double.client_id,
+                     platform_key=double.platform_key, database_url=database_url, workers=args.workers,
+                     extra_env=extra_env)
+    try:
+        app.start(timeout=60)
+        users = [LoadUser(email=f"load{u:02d}@example.com", address=f"10.77.{u // 200}.{u % 200 + 1}", keys=user_keys)
+                 for u, user_keys in enumerate(keys)]
+        started = time.monotonic()
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            list(pool.map(lambda user: sign_up_and_connect(app.url, user), users))
+        print(f"  {len(users)} users signed up, {sum(len(u.keys) for u in users)} accounts connected "
+              f"in {time.monotonic() - started:.1f} s", flush=True)
+        statuses = wait_for_imports(app.url, users, timeout=args.import_timeout)
+        counts = {status: list(statuses.values()).count(status) for status in sorted(set(statuses.values()))}
+        print(f"  imports after connecting: {counts} ({time.monotonic() - started:.1f} s since set-up began)",
+              flush=True)
+        replay_check(app.url, users)
+        sessions_file = write_sessions_file(workdir / f"{kind}-sessions.tsv", users)
+
+        mix_plan = [(ACCOUNTS, args.accounts_connections), (CONNECT, args.connect_connections),
+                    (KEY_CHECK, args.key_connections)]
+        concurrency = sum(n for _, n in mix_plan)
+        if args.warmup:
+            run_scenario(app.url, [(HEALTHZ, concurrency)], args.warmup, None)
+            run_scenario(app.url, mix_plan, args.warmup, sessions_file)
+            wait_for_imports(app.url, users, timeout=args.import_timeout)
+        print(f"=== {kind}: healthz, {concurrency} connections, {args.seconds} s ===", flush=True)
+        healthz = run_scenario(app.url, [(HEALTHZ, concurrency)], args.seconds, None)
+        print(f"=== {kind}: mix, {concurrency} connections, {args.seconds} s ===", flush=True)
+        mix = run_scenario(app.url, mix_plan, args.seconds, sessions_file)
+        after = import_statuses(app.url, users)
+        failed_imports = sum(1 for status in after.values() if status == "failed")
+        server_errors = len(re.findall(r'" 5\d\d ', app.log_text()))
+        tracebacks = app.log_text().count("Traceback (most recent call last)")
+        return {"kind": kind, "healthz": healthz, "mix": mix, "failed_imports": failed_imports,
+                "server_errors_logged": server_errors, "tracebacks_logged": tracebacks, "log": str(app.log_path)}
+    finally:
+        app.stop()
+
+
+# --- report ---------------------------------------------------------------------------------------------
+
+def report(outcome):
+    rows = outcome["healthz"] + outcome["mix"]
+    healthz_rps = outcome["healthz"][0]["rps"]
+    mix_rps = sum(row["rps"] for row in outcome["mix"])
+    mix_requests = sum(row["requests"] for row in outcome["mix"])
+    mix_errors = sum(row["errors"] for row in outcome["mix"])
+    lines = [f"\n{outcome['kind']}",
+             f"{'scenario / endpoint':<24}{'conns':>6}{'requests':>10}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}"
+             f"{'max ms':>9}{'errors':>8}"]
+    for scenario, group in (("healthz", outcome["healthz"]), ("mix", outcome["mix"])):
+        for row in group:
+            lines.append(f"{scenario + ': ' + row['endpoint']:<24}{row['connections']:>6}{row['requests']:>10}"
+                         f"{row['rps']:>9.1f}{row['p50_ms']:>9.1f}{row['p99_ms']:>9.1f}{row['max_ms']:>9.1f}"
+                         f"{row['errors']:>8}")
+    lines.append(f"{'mix: all three':<24}{sum(r['connections'] for r in outcome['mix']):>6}{mix_requests:>10}"
+                 f"{mix_rps:>9.1f}{'':>27}{mix_errors:>8}")
+    share = mix_rps / healthz_rps if healthz_rps else 0.0
+    lines.append(f"mix throughput / healthz throughput: {share:.0%}")
+    for row in rows:
+        if row["errors"]:
+            lines.append(f"  errors of {row['endpoint']}: {row['error_detail']}")
+    lines.append(f"  after the run: {outcome['failed_imports']} failed imports, "
+                 f"{outcome['server_errors_logged']} 5xx and {outcome['tracebacks_logged']} tracebacks in {outcome['log']}")
+    accounts = next(row for row in outcome["mix"] if row["endpoint"] == ACCOUNTS.label)
+    errors = sum(row["errors"] for row in rows)
+    targets = [
+        ("zero errors", errors == 0, f"{errors} errors"),
+        (f"/accounts p99 < {TARGET_ACCOUNTS_P99_MS:.0f} ms", accounts["p99_ms"] < TARGET_ACCOUNTS_P99_MS,
+         f"{accounts['p99_ms']:.1f} ms"),
+        (f"mix throughput >= {TARGET_THROUGHPUT_SHARE:.0%} of /healthz's", share >= TARGET_THROUGHPUT_SHARE,
+         f"{share:.0%}"),
+    ]
+    for name, met, value in targets:
+        lines.append(f"  target {name}: {'met' if met else 'MISSED'} ({value})")
+    print("\n".join(lines), flush=True)
+    return all(met for _, met, _ in targets)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seconds", type=int, default=30, help="length of each measured scenario")
+    parser.add_argument("--warmup", type=int, default=3, help="unmeasured seconds of load first (0: none)")
+    parser.add_argument("--databases", default="sqlite,postgresql", help="comma-separated: sqlite, postgresql")
+    parser.add_argument("--postgres-url", default="postgresql://postgres@127.0.0.1:5432/envoix_load",
+                        help="database to drop, create and use for the PostgreSQL run")
+    parser.add_argument("--users", type=int, default=50)
+    parser.add_argument("--accounts-per-user", type=int, default=3)
+    parser.add_argument("--balance-transactions", type=int, default=40, help="per account, in the double")
+    parser.add_argument("--payouts", type=int, default=4, help="per account, in the double")
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
+    parser.add_argument("--accounts-connections", type=int, default=8, help="mix: connections on GET /accounts")
+    parser.add_argument("--connect-connections", type=int, default=4, help="mix: connections on GET /connect")
+    parser.add_argument("--key-connections", type=int, default=4, help="mix: connections on POST /connect/key")
+    parser.add_argument("--import-timeout", type=int, default=300, help="seconds to wait for imports to finish")
+    parser.add_argument("--keep", action="store_true", help="keep the instance folders and logs")
+    args = parser.parse_args(argv)
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is not installed: apt-get install wrk")
+
+    kinds = [kind.strip() for kind in args.databases.split(",") if kind.strip()]
+    workdir = Path(tempfile.mkdtemp(prefix="envoix-load-"))
+    print(f"gunicorn: {args.workers} workers x 4 threads on 127.0.0.1; Stripe double in its own process; "
+          f"wrk, {args.seconds} s per scenario; KEY_VALIDATIONS_PER_MINUTE={KEY_VALIDATIONS_PER_MINUTE} "
+          f"and one client address per user; embedded job worker on; work folder {workdir}", flush=True)
+    double = DoubleProcess().start()
+    all_met = True
+    try:
+        for kind in kinds:
+            # Fresh accounts per database: a Stripe account may be connected by one Envoix user only, and the
+            # imports should start from nothing each time.
+            keys = seed_accounts(double, args.users, args.accounts_per_user, args.balance_transactions,
+                                 args.payouts)
+            if kind == "sqlite":
+                url = None
+            elif kind == "postgresql":
+                url = fresh_postgres(args.postgres_url)
+            else:
+                raise SystemExit(f"unknown database kind {kind!r}")
+            outcome = bench_database(kind, url, double, keys, args, workdir)
+            all_met = report(outcome) and all_met
+    finally:
+        double.stop()
+        if not args.keep:
+            shutil.rmtree(workdir, ignore_errors=True)
+    print(f"\nall targets met: {'yes' if all_met else 'NO'}")
+    return 0 if all_met else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

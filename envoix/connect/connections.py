@@ -1,0 +1,97 @@
+"""Storing a Stripe connection, by OAuth or by restricted key: one row per account and mode, first import queued."""
+import logging
+
+from flask import current_app
+from peewee import IntegrityError
+
+from .. import jobs, secrets
+from ..db import database
+from ..models import StripeConnection, utcnow
+
+log = logging.getLogger(__name__)
+
+
+class AlreadyConnectedElsewhere(Exception):
+    """Another Envoix user has this Stripe account connected (active): refused, nothing stored."""
+
+    def __init__(self, account_id):
+        super().__init__(f"{account_id} is connected by another user")
+        self.account_id = account_id
+
+
+def store_connection(user, account_info, method, livemode, secret, refresh_token=None, scope=None):
+    """Create or update `user`'s connection to the Stripe account `account_info` and queue its first import.
+
+    user          the signed-in `User`
+    account_info  `stripe_api.AccountInfo` (id, business_name, email, country, default_currency)
+    method        "oauth" or "api_key"
+    livemode      bool (from the token response, or the key's prefix)
+    secret        plaintext access token (OAuth) or restricted key (api_key); stored encrypted,
+                  shown only as `secrets.mask(secret)`
+    refresh_token plaintext `rt_…` (OAuth only), stored encrypted
+    scope         "read_only" / "read_write" (OAuth only)
+
+    Returns the saved `StripeConnection` (status "active"). The same account connected again by the same
+    user in the same mode and method updates that row (a new key replaces the old one, the imported
+    history stays with the row). Raises `AlreadyConnectedElsewhere` if another user has this Stripe
+    account connected and active; nothing is written then. One transaction; the import is queued after it.
+    """
+    if method not in StripeConnection.METHODS:
+        raise ValueError(f"unknown connection method {method!r}")
+    with database.atomic():
+        _refuse_if_connected_elsewhere(user, account_info.id)
+        connection = _save(user, account_info, method, bool(livemode), secret, refresh_token, scope)
+    _queue_first_import(connection)
+    return connection
+
+
+def _refuse_if_connected_elsewhere(user, account_id):
+    # One Stripe account, one Envoix user: a second user's OAuth connection would share (and could
+    # deauthorize) the first one's access, and its data belongs to whoever connected it first.
+    taken = StripeConnection.select().where(
+        (StripeConnection.stripe_account_id == account_id)
+        & (StripeConnection.user != user)
+        & (StripeConnection.status == "active")
+    ).exists()
+    if taken:
+        raise AlreadyConnectedElsewhere(account_id)
+
+
+def _save(user, account_info, method, livemode, secret, refresh_token, scope):
+    fields = dict(
+        status="active",
+        status_reason=None,
+        business_name=account_info.business_name,
+        email=account_info.email,
+        country=(account_info.country or "").upper()[:2] or None,
+        default_currency=(account_info.default_currency or "").lower()[:3] or None,
+        secret_encrypted=secrets.encrypt(secret),
+        secret_hint=secrets.mask(secret),
+        refresh_token_encrypted=secrets.encrypt(refresh_token) if refresh_token else None,
+        scope=scope,
+        updated_at=utcnow(),
+        disconnected_at=None,
+    )
+    where = dict(user=user, stripe_account_id=account_info.id, livemode=livemode, method=method)
+    connection = StripeConnection.get_or_none(**where)
+    if connection is None:
+        try:
+            with database.atomic():
+                return StripeConnection.create(**where, **fields)
+        except IntegrityError:
+            # A parallel request (a double click) created the row first: update that one instead.
+            connection = StripeConnection.get(**where)
+    else:
+        connection.connected_at = utcnow() if connection.status != "active" else connection.connected_at
+    for name, value in fields.items():
+        setattr(connection, name, value)
+    connection.save()
+    return connection
+
+
+def _queue_first_import(connection):
+    # The import job lands with the sync work; until then connecting simply does not import.
+    if "import_account" in current_app.extensions["envoix_jobs"]:
+        jobs.enqueue("import_account", connection.id)
+    else:
+        log.info("import job not available yet; connection %s stored without an import", connection.id)

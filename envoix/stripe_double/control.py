@@ -1,0 +1,110 @@
+"""The /_double/ control API (JSON in and out): how another process (gunicorn, browser tests) drives the double."""
+import json
+
+
+def _reset(double, body):
+    double.reset()
+    return {"ok": True}
+
+
+def _account(double, body):
+    return {"id": double.add_account(**body)}
+
+
+def _key(double, body):
+    return {"key": double.add_restricted_key(**body)}
+
+
+def _revoke(double, body):
+    double.revoke_key(body["key"])
+    return {"ok": True}
+
+
+def _expire(double, body):
+    double.expire_key(body["key"])
+    return {"ok": True}
+
+
+def _remove_permission(double, body):
+    double.remove_permission(body["key"], body["permission"])
+    return {"ok": True}
+
+
+def _oauth(double, body):
+    settings = double.oauth
+    for name in ("decision", "account_id", "ineligible", "code_ttl"):
+        if name in body:
+            setattr(settings, name, body[name])
+    if settings.account_id and settings.account_id not in double.state.accounts:
+        raise ValueError(f"no such account: {settings.account_id}")
+    return {"decision": settings.decision, "account_id": settings.account_id, "ineligible": settings.ineligible,
+            "code_ttl": settings.code_ttl, "last_authorize": settings.last_authorize}
+
+
+def _fault(double, body):
+    body = dict(body)
+    double.add_fault(body.pop("match"), body.pop("kind"), body.pop("times", 1), **body)
+    return {"ok": True}
+
+
+def _clear_faults(double, body):
+    double.clear_faults()
+    return {"ok": True}
+
+
+def _latency(double, body):
+    double.set_latency(body["seconds"])
+    return {"seconds": double.latency}
+
+
+def _payout(double, body):
+    return {"id": double.add_payout_with_transactions(**body)}
+
+
+def _balance_transactions(double, body):
+    return {"ids": double.add_balance_transactions(**body)}
+
+
+def _connect(double, body):
+    double.connect(body["account_id"])
+    return {"ok": True}
+
+
+def _disconnect(double, body):
+    return {"event": double.disconnect(body["account_id"])}
+
+
+def _requests(double, query):
+    since = int(query.get("since", ["0"])[-1])
+    return {"data": double.requests[since:], "count": len(double.requests)}
+
+
+def _state(double, query):
+    return double.summary()
+
+
+POSTS = {
+    "/_double/reset": _reset, "/_double/accounts": _account, "/_double/keys": _key,
+    "/_double/keys/revoke": _revoke, "/_double/keys/expire": _expire,
+    "/_double/keys/remove_permission": _remove_permission, "/_double/oauth": _oauth, "/_double/faults": _fault,
+    "/_double/faults/clear": _clear_faults, "/_double/latency": _latency, "/_double/payouts": _payout,
+    "/_double/balance_transactions": _balance_transactions, "/_double/connect": _connect,
+    "/_double/disconnect": _disconnect,
+}
+GETS = {"/_double/requests": _requests, "/_double/state": _state}
+
+
+def handle(double, method, path, query, body):
+    """(status, JSON body); a bad request says what was wrong with it, with status 400."""
+    if method == "GET" and path in GETS:
+        return 200, GETS[path](double, query)
+    if method != "POST" or path not in POSTS:
+        return 404, {"error": f"no control endpoint {method} {path}"}
+    try:
+        arguments = json.loads(body or b"{}")
+        if not isinstance(arguments, dict):
+            raise ValueError("the body must be a JSON object")
+        with double.state.lock:
+            return 200, POSTS[path](double, arguments)
+    except (ValueError, TypeError, KeyError) as error:
+        return 400, {"error": f"{type(error).__name__}: {error}"}

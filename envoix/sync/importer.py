@@ -1,0 +1,123 @@
+"""The import of one connected account: Stripe's lists read page by page and stored as they arrive.
+
+- Incremental: a finished list remembers the newest `created` it saw (SyncCursor.watermark); the next run
+  asks only for `created[gte]` that. Payouts start earlier when some are still on their way (pending,
+  in transit): their status changes, and reconciliation waits for "paid".
+- Idempotent: rows are unique on (connection, Stripe id) and written with INSERT … ON CONFLICT, so a re-run
+  or a page read twice never duplicates a row.
+- Resumable: each page's rows, the cursor (resume_after, run_newest) and the run's counts commit in one
+  transaction; a run that died continues after the last committed page.
+- Memory stays flat: one page (100 objects) at a time.
+- `source` is not expanded: the balance transaction already names its source's id, which links it to the
+  charge or refund imported from their own lists; expanding would fetch every source object again (and
+  needs rak_balance_transaction_source_read).
+"""
+import logging
+import time
+
+from flask import current_app
+
+from .. import stripe_api
+from ..db import database
+from ..models import Payout, SyncCursor
+from . import access, problems, reconciliation, runs
+from .store import store
+
+log = logging.getLogger(__name__)
+PAGE_SIZE = 100
+LISTS = ("balance_transactions", "payouts", "charges", "refunds")
+STAGES = LISTS + ("reconciliation",)
+PAYOUTS_ON_THEIR_WAY = ("pending", "in_transit")
+
+
+def run_import(run):
+    """Run a claimed ImportRun to its end: done, or failed with a reason (see problems.py)."""
+    try:
+        _import(run)
+    except (stripe_api.KeyRejected, stripe_api.AccessRevoked, stripe_api.PermissionMissing) as problem:
+        runs.fail(run, access.lose_access(run.connection, problem))
+    except stripe_api.StripeUnavailable:
+        runs.fail(run, problems.STRIPE_UNAVAILABLE)
+    except stripe_api.StripeRefused as refused:
+        runs.fail(run, problems.code(problems.STRIPE_REFUSED, refused.status))
+    except access.NoCredentials as missing:
+        runs.fail(run, missing.code)
+    except BaseException:
+        # A bug or a stopping worker: the run must not stay "running"; huey logs the traceback.
+        runs.fail(run, problems.INTERRUPTED)
+        raise
+
+
+def _import(run):
+    connection = run.connection
+    credentials = access.credentials_for(connection)
+    fetch = PageReader(run, credentials)
+    for done, kind in enumerate(LISTS):
+        runs.begin_stage(run, kind, done, len(STAGES))
+        _import_list(run, fetch, kind)
+    runs.begin_stage(run, "reconciliation", len(LISTS), len(STAGES))
+    reconciliation.reconcile_paid_payouts(run, fetch)
+    runs.finish(run)
+
+
+class PageReader:
+    """Reads one page; when Stripe stays unavailable past the library's own retries, waits and asks again."""
+
+    def __init__(self, run, credentials):
+        self.run, self.credentials = run, credentials
+        config = current_app.config
+        self.attempts = max(1, config["ENVOIX_IMPORT_PAGE_ATTEMPTS"])
+        self.first_wait = config["ENVOIX_IMPORT_RETRY_SECONDS"]
+
+    def __call__(self, kind, params):
+        attempt = 1
+        while True:
+            try:
+                return stripe_api.list_page(self.credentials, kind, params)
+            except stripe_api.StripeUnavailable:
+                if attempt >= self.attempts:
+                    raise
+            # Shown as "retrying" until a page is stored again.
+            runs.retrying(self.run, attempt + 1, self.attempts)
+            time.sleep(self.first_wait * 2 ** (attempt - 1))
+            attempt += 1
+
+
+def _import_list(run, fetch, kind):
+    connection = run.connection
+    cursor, _ = SyncCursor.get_or_create(connection=connection, object_type=kind)
+    params = {"limit": PAGE_SIZE}
+    since = _payouts_since(connection, cursor) if kind == "payouts" else cursor.watermark
+    if since is not None:
+        params["created"] = {"gte": since}
+    while True:
+        if cursor.resume_after:
+            params["starting_after"] = cursor.resume_after
+        objects, has_more = fetch(kind, params)
+        with database.atomic():
+            added = store(kind, connection.id, objects)
+            if objects:
+                newest = max(obj["created"] for obj in objects)
+                cursor.resume_after = objects[-1]["id"]
+                cursor.run_newest = max(newest, cursor.run_newest or newest)
+                cursor.save()
+            runs.page_stored(run, len(objects), added if kind == "balance_transactions" else 0)
+        if not has_more or not objects:
+            break
+    with database.atomic():
+        if cursor.run_newest is not None:
+            cursor.watermark = max(cursor.run_newest, cursor.watermark or cursor.run_newest)
+        cursor.resume_after = cursor.run_newest = None
+        cursor.save()
+
+
+def _payouts_since(connection, cursor):
+    # A payout still on its way changes status later: read again from the oldest such one.
+    on_their_way = (
+        Payout.select(Payout.created)
+        .where((Payout.connection == connection) & Payout.status.in_(PAYOUTS_ON_THEIR_WAY))
+        .order_by(Payout.created).limit(1).scalar()
+    )
+    if on_their_way is None:
+        return cursor.watermark
+    return on_their_way if cursor.watermark is None else min(on_their_way, cursor.watermark)

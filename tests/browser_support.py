@@ -1,0 +1,127 @@
+"""What the browser journeys share: screenshots under ENVOIX_ARTIFACTS, the no-reload check, signing up in a browser."""
+import os
+import re
+import uuid
+from contextlib import contextmanager
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from playhouse import db_url
+
+ROOT = Path(__file__).resolve().parent.parent
+PASSWORD = "korrekt-Pferd-42"
+# One browser context per language: Chromium's UI locale and the Accept-Language header it sends.
+LOCALES = {"de": "de-DE", "en": "en-US"}
+ACCEPT_LANGUAGE = {"de": "de-DE,de;q=0.9", "en": "en-US,en;q=0.9"}
+# Money as the locale writes it: "1.234,56 €" (with a no-break space) in German, "€1,234.56" in English.
+MONEY = {
+    "de": re.compile(r"-?\d{1,3}(?:\.\d{3})*,\d{2}\s€"),
+    "en": re.compile(r"-?€\d{1,3}(?:,\d{3})*\.\d{2}"),
+}
+
+
+def screenshots_dir():
+    folder = Path(os.environ.get("ENVOIX_ARTIFACTS") or ROOT / "artifacts") / "screenshots"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def unique_email(journey, lang):
+    return f"{journey}-{lang}-{uuid.uuid4().hex[:8]}@example.com"
+
+
+def unique_account_id():
+    # Envoix refuses a Stripe account another of its users has connected, so every journey gets its own.
+    return "acct_" + uuid.uuid4().hex[:16].upper()
+
+
+class Journey:
+    """One user's trip through Envoix in one language: the page, and screenshots named for the journey's steps."""
+
+    def __init__(self, page, name, lang, base_url):
+        self.page, self.name, self.lang, self.base_url = page, name, lang, base_url
+        self.problems = []  # uncaught JavaScript errors and CSP violations: the page is broken even if it looks fine
+        page.on("pageerror", lambda error: self.problems.append(f"page error: {error}"))
+        page.on("console", self._console)
+
+    def _console(self, message):
+        text = message.text
+        if message.type == "error" and ("Content Security Policy" in text or "htmx" in text.lower()):
+            self.problems.append(f"console: {text}")
+
+    def shot(self, step):
+        path = screenshots_dir() / f"{self.name}-{self.lang}-{step}.png"
+        self.page.screenshot(path=str(path), full_page=True)
+        return path
+
+    def path(self):
+        parts = urlsplit(self.page.url)
+        return parts.path + (f"?{parts.query}" if parts.query else "")
+
+    def sign_up(self, email=None):
+        """Sign up through the form (a plain POST and redirect, a real page load); lands on /connect."""
+        page = self.page
+        page.goto("/signup")
+        page.fill('form[action="/signup"] input[name="email"]', email or unique_email(self.name, self.lang))
+        page.fill('form[action="/signup"] input[name="password"]', PASSWORD)
+        with page.expect_navigation():
+            page.click('form[action="/signup"] button[type="submit"]')
+        assert urlsplit(page.url).path == "/connect", page.url
+        return email
+
+    @contextmanager
+    def no_reload(self, pushes=()):
+        """Around an htmx action: the document must survive (no load of a new one).
+
+        `pushes` are the paths htmx may put into the address bar (hx-push-url). htmx first re-stamps the
+        current entry (history.replaceState) and then pushes the new one: same-document navigations, which
+        Playwright also reports as `framenavigated`. Any other URL, or a new document, is a reload.
+        """
+        page = self.page
+        allowed = {page.url} | {self.base_url + push for push in pushes}
+        page.evaluate("window.__noReload = 1")
+        navigated, loaded = [], []
+
+        def on_navigated(frame):
+            if frame == page.main_frame:
+                navigated.append(frame.url)
+
+        def on_loaded(_page):
+            loaded.append(page.url)
+
+        page.on("framenavigated", on_navigated)
+        page.on("domcontentloaded", on_loaded)
+        try:
+            yield
+        finally:
+            page.remove_listener("framenavigated", on_navigated)
+            page.remove_listener("domcontentloaded", on_loaded)
+        assert loaded == [], f"the page was reloaded where htmx should have swapped a fragment: {loaded}"
+        assert page.evaluate("window.__noReload") == 1, "the document was replaced: the page reloaded"
+        unexpected = [url for url in navigated if url not in allowed]
+        assert unexpected == [], f"navigations during an htmx swap: {unexpected} (allowed pushes: {sorted(allowed)})"
+
+    def assert_no_problems(self):
+        assert self.problems == [], self.problems
+
+
+class Database:
+    """A look into the served app's database (SQLite or PostgreSQL), to check what was, or was not, stored."""
+
+    def __init__(self, url):
+        self.url = url
+
+    def rows(self, sql, *params):
+        """`sql` with `?` placeholders (turned into the driver's own)."""
+        database = db_url.connect(self.url)
+        try:
+            with database.connection_context():
+                return database.execute_sql(sql.replace("?", database.param), params).fetchall()
+        finally:
+            database.close()
+
+    def connections(self, stripe_account_id):
+        """(method, status) of each stored connection to this Stripe account."""
+        return self.rows(
+            "SELECT method, status FROM stripe_connection WHERE stripe_account_id = ? ORDER BY id", stripe_account_id,
+        )
