@@ -5,6 +5,7 @@ from urllib.parse import urlparse, urlunparse
 from flask import g
 from peewee import DatabaseProxy, SqliteDatabase
 from playhouse.db_url import connect as connect_url
+from werkzeug.routing import IntegerConverter
 
 database = DatabaseProxy()
 
@@ -35,8 +36,17 @@ def database_from_url(url):
     return connect_url(url)
 
 
+class RowId(IntegerConverter):
+    """`<int:…>` in a route: a number a row id can be. A larger one is not found (404), never a 500: SQLite cannot
+    even bind an integer past 64 bits (OverflowError)."""
+
+    def __init__(self, map, fixed_digits=0, min=None, max=2**63 - 1, signed=False):
+        super().__init__(map, fixed_digits=fixed_digits, min=min, max=max, signed=signed)
+
+
 def init_app(app):
     database.initialize(database_from_url(app.config["DATABASE_URL"]))
+    app.url_map.converters["int"] = RowId  # before the blueprints add their routes
 
     @app.before_request
     def _open():

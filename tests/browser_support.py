@@ -1,6 +1,7 @@
 """What the browser journeys share: screenshots under ENVOIX_ARTIFACTS, the no-reload check, signing up in a browser."""
 import os
 import re
+import time
 import uuid
 from contextlib import contextmanager
 from pathlib import Path
@@ -125,3 +126,16 @@ class Database:
         return self.rows(
             "SELECT method, status FROM stripe_connection WHERE stripe_account_id = ? ORDER BY id", stripe_account_id,
         )
+
+    def wait_for_import(self, stripe_account_id, timeout=30):
+        """Until the newest import of this account has ended; returns its status ("done" or "failed")."""
+        deadline = time.monotonic() + timeout
+        while True:
+            found = self.rows(
+                "SELECT r.status FROM import_run r JOIN stripe_connection c ON r.connection_id = c.id "
+                "WHERE c.stripe_account_id = ? ORDER BY r.id DESC LIMIT 1", stripe_account_id,
+            )
+            if found and found[0][0] in ("done", "failed"):
+                return found[0][0]
+            assert time.monotonic() < deadline, f"the import of {stripe_account_id} did not end within {timeout} s"
+            time.sleep(0.2)

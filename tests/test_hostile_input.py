@@ -126,7 +126,7 @@ def test_logging_in_with_hostile_input_is_refused_plainly(hostile_app, email, pa
     assert stored() == before
 
 
-@settings(max_examples=60, **ALL_SETTINGS)
+@settings(max_examples=40, **ALL_SETTINGS)
 @given(next_=HOSTILE, remember=HOSTILE)
 @example(next_="/accounts\r\nSet-Cookie: session=planted", remember="on")
 @example(next_="//evil.example/phish", remember="on")
@@ -143,7 +143,7 @@ def test_a_hostile_next_after_a_good_login_never_leaves_the_site(hostile_app, ne
     assert_answered_safely(response, next_)
 
 
-@settings(max_examples=60, **ALL_SETTINGS)
+@settings(max_examples=40, **ALL_SETTINGS)
 @given(lang=HOSTILE | st.sampled_from(["de", "en", "EN", "de-DE", "fr"]), next_=HOSTILE)
 @example(lang="en", next_="/connect\r\nLocation: https://evil.example")
 @example(lang="<script>alert(\"xss1\")</script>", next_="/connect")
@@ -173,7 +173,7 @@ def test_the_key_form_refuses_hostile_input_and_stores_nothing(lena, api_key, ht
     assert stored() == before
 
 
-@settings(max_examples=40, **ALL_SETTINGS)
+@settings(max_examples=30, **ALL_SETTINGS)
 @given(tab=HOSTILE, htmx=st.booleans())
 @example(tab='key"><script>alert("xss1")</script>', htmx=False)
 def test_the_panel_shows_a_known_tab_whatever_tab_asks_for(lena, tab, htmx):
@@ -191,7 +191,7 @@ CALLBACK_PARAMS = st.fixed_dictionaries({}, optional={
 })
 
 
-@settings(max_examples=40, **ALL_SETTINGS)
+@settings(max_examples=30, **ALL_SETTINGS)
 @given(params=CALLBACK_PARAMS, with_own_state=st.booleans())
 @example(params={"error": "invalid_scope", "error_description": '<script>alert("xss1")</script>'}, with_own_state=True)
 @example(params={"error": '"><img src=x onerror=alert("xss2")>', "error_description": "x"}, with_own_state=True)
@@ -237,7 +237,7 @@ def _fill(template, value):
     return "/".join(parts)
 
 
-@settings(max_examples=40, **ALL_SETTINGS)
+@settings(max_examples=15, **ALL_SETTINGS)
 @given(segment=SEGMENT)
 @example(segment="99999999999999999999999")
 @example(segment="9223372036854775808")
@@ -266,7 +266,7 @@ EVENT_LIKE = st.fixed_dictionaries(
 )
 
 
-@settings(max_examples=50, **ALL_SETTINGS)
+@settings(max_examples=40, **ALL_SETTINGS)
 @given(body=st.one_of(HOSTILE, JSON.map(json.dumps), EVENT_LIKE.map(json.dumps)), signature=HOSTILE,
        sign=st.booleans())
 @example(body=json.dumps({"id": "evt_" + "x" * 300, "type": "payout.paid"}), signature="", sign=True)

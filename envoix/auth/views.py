@@ -45,6 +45,8 @@ def login():
 
 @bp.route("/logout", methods=["POST"])
 def logout():
-    logout_user()
+    # Clear first: logout_user leaves a note in the session that deletes the remember-me cookie; clearing after
+    # it would drop that note, and the cookie would sign the user straight back in on the next request.
     session.clear()
+    logout_user()
     return redirect(url_for("auth.login"))

@@ -79,7 +79,10 @@ class PageReader:
                     raise
             # Shown as "retrying" until a page is stored again.
             runs.retrying(self.run, attempt + 1, self.attempts)
-            time.sleep(self.first_wait * 2 ** (attempt - 1))
+            wait = self.first_wait * 2 ** (attempt - 1)
+            log.warning("Stripe unavailable reading %s; retrying in %.2f s (attempt %d of %d)",
+                        kind, wait, attempt + 1, self.attempts)
+            time.sleep(wait)
             attempt += 1
 
 

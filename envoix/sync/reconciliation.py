@@ -46,15 +46,17 @@ def _read_settled_transactions(run, fetch, payout):
         params["starting_after"] = objects[-1]["id"]
 
 
+def not_the_payouts_own():
+    """SQL condition: a balance transaction other than its payout's own (type "payout", source = the payout)."""
+    return ~((BalanceTransaction.type == "payout") & (BalanceTransaction.source_id == BalanceTransaction.payout_id))
+
+
 def settled_transactions(payout):
     """The balance transactions a payout settled, without the payout's own one."""
-    own = (BalanceTransaction.type == "payout") & (BalanceTransaction.source_id == payout.stripe_id)
-    if payout.balance_transaction_id:
-        own = own | (BalanceTransaction.stripe_id == payout.balance_transaction_id)
     return BalanceTransaction.select().where(
         (BalanceTransaction.connection == payout.connection_id)
         & (BalanceTransaction.payout_id == payout.stripe_id)
-        & ~own
+        & not_the_payouts_own()
     )
 
 

@@ -1,0 +1,102 @@
+"""Routes of the account pages: the list, one account (with its live import progress), a payout, the CSV export."""
+from datetime import datetime, timezone
+
+from flask import Response, current_app, flash, redirect, request, stream_with_context, url_for
+from flask_babel import format_date
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+
+from ..money import format_money
+from ..rendering import page_or_fragment, wants_fragment
+from ..sync import problems, runs
+from . import bp, export, overview
+from .fixes import fix_for
+
+
+@bp.app_template_filter("money")
+def _money(amount, currency):
+    return format_money(amount, currency)
+
+
+@bp.app_template_filter("stripe_date")
+def _stripe_date(timestamp, format="medium"):
+    # Stripe's times are Unix seconds.
+    return format_date(datetime.fromtimestamp(timestamp, timezone.utc), format) if timestamp else ""
+
+
+@bp.app_context_processor
+def _account_helpers():
+    # The card is also rendered by other areas (after a disconnect) with only `connection` in hand.
+    return {
+        "account_summary": overview.account_summary, "fix_for": fix_for, "import_problem": problems.describe,
+        "has_endpoint": lambda endpoint: endpoint in current_app.view_functions,
+    }
+
+
+@bp.route("/accounts")
+@login_required
+def index():
+    accounts = overview.user_accounts(current_user)
+    return page_or_fragment("accounts/index.html", "accounts/_list.html", accounts=accounts)
+
+
+@bp.route("/accounts/<int:connection_id>")
+@login_required
+def detail(connection_id):
+    connection = overview.own_connection(current_user, connection_id)
+    payout_page = max(1, request.args.get("page", 1, type=int))
+    payouts, more = overview.payouts_page(connection, payout_page)
+    return page_or_fragment(
+        "accounts/detail.html", "accounts/_payouts.html", connection=connection,
+        summary=overview.account_summary(connection), payouts=payouts, payout_page=payout_page, more=more,
+    )
+
+
+@bp.route("/accounts/<int:connection_id>/progress")
+@login_required
+def progress(connection_id):
+    """The import status fragment htmx polls every 2 s while an import runs (and no longer after)."""
+    return _import_status(overview.own_connection(current_user, connection_id))
+
+
+@bp.route("/accounts/<int:connection_id>/import", methods=["POST"])
+@login_required
+def start_import(connection_id):
+    connection = overview.own_connection(current_user, connection_id)
+    try:
+        _run, queued_now = runs.queue_import(connection, trigger="manual")
+        notice, status = (None, 202) if queued_now else (_("An import is already queued or running."), 200)
+    except runs.NotImportable:
+        notice, status = _("This account is not connected any more, so it cannot be imported."), 409
+    if wants_fragment():
+        return _import_status(connection, status, notice)
+    flash(notice or _("Import started."), "ok" if status < 400 else "error")
+    return redirect(url_for("accounts.detail", connection_id=connection.id), 303)
+
+
+def _import_status(connection, status=200, notice=None):
+    summary = overview.account_summary(connection)
+    body, status, headers = page_or_fragment("accounts/progress.html", "accounts/_import_status.html", status=status,
+                                             connection=connection, summary=summary, notice=notice)
+    if not summary.importing:
+        # The payouts list on the detail page listens for this and reloads with the import's outcome.
+        headers["HX-Trigger"] = "import-finished"
+    return body, status, headers
+
+
+@bp.route("/accounts/<int:connection_id>/payouts/<po_id>")
+@login_required
+def payout(connection_id, po_id):
+    connection = overview.own_connection(current_user, connection_id)
+    return page_or_fragment("accounts/payout.html", "accounts/_payout_lines.html",
+                            connection=connection, lines=overview.payout_lines(connection, po_id))
+
+
+@bp.route("/accounts/<int:connection_id>/export.csv")
+@login_required
+def export_csv(connection_id):
+    connection = overview.own_connection(current_user, connection_id)
+    return Response(
+        stream_with_context(export.csv_rows(connection)), mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{export.filename(connection)}"'},
+    )

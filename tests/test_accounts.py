@@ -1,0 +1,214 @@
+"""The account pages: every connected account with its markers, one account's details, live progress,
+the way to fix a connection Stripe stopped honouring, and nobody else's accounts."""
+import re
+
+import pytest
+from conftest import Web
+
+import account_steps as steps
+from envoix.db import database
+from envoix.models import BalanceTransaction, ImportRun, Payout, StripeConnection, utcnow
+from envoix.money import format_money
+
+
+def test_money_is_written_the_way_the_locale_writes_it():
+    assert format_money(123456, "eur", "de") == "1.234,56\u00a0€"
+    assert format_money(-123456, "eur", "en") == "-€1,234.56"
+    assert format_money(1234, "jpy", "de") == "1.234\u00a0¥"  # Stripe counts yen in whole yen
+    assert format_money(1, "eur", "de") == "0,01\u00a0€"  # a one-cent difference never rounds away
+
+
+def test_the_accounts_page_lists_every_connection_with_its_markers(app, web, user, stripe):
+    by_key, key_account, key = steps.connect_by_key(app, stripe, user, business_name="Atelier Nord")
+    live, live_account, live_key = steps.connect_by_key(app, stripe, user, livemode=True, business_name="Atelier Nord Live")
+    oauth, oauth_account = steps.connect_by_oauth(app, stripe, user, business_name="Hofladen Berger")
+
+    page = web.get("/accounts").get_data(as_text=True)
+
+    for connection, account_id, method, livemode in ((by_key, key_account, "api_key", "false"),
+                                                     (live, live_account, "api_key", "true"),
+                                                     (oauth, oauth_account, "oauth", "false")):
+        (card,) = steps.rows_with(page, account=account_id)
+        for name, value in (("method", method), ("livemode", livemode), ("status", "active"),
+                            ("url", f"/accounts/{connection.id}")):
+            assert f'data-{name}="{value}"' in card
+    assert "Atelier Nord Live" in page and "Hofladen Berger" in page and "Testmodus" in page
+    assert "Verbunden seit" in page and steps.markers(page, "import-status") == ["idle"] * 3
+    assert key not in page and live_key not in page and "rk_test_…" in page  # masked, never the key
+
+
+def test_the_detail_page_shows_the_account_its_import_and_a_disconnect_that_asks_first(app, web, user, stripe):
+    connection, account_id, _ = steps.connect_by_key(app, stripe, user, business_name="Atelier Nord")
+
+    page = web.get(f"/accounts/{connection.id}").get_data(as_text=True)
+
+    assert "Atelier Nord" in page and account_id in page
+    assert steps.markers(page, "import-status") == ["idle"] and steps.markers(page, "imported") == ["0"]
+    assert f'action="/accounts/{connection.id}/import"' in page
+    # Disconnecting needs a second click, without JavaScript: <details> hides the confirming form.
+    confirm = page.split("<details>")[1].split("</details>")[0]
+    assert f'action="/accounts/{connection.id}/disconnect"' in confirm and 'name="csrf_token"' in confirm
+
+    web.post(f"/accounts/{connection.id}/import")
+    page = web.get(f"/accounts/{connection.id}").get_data(as_text=True)
+    assert steps.markers(page, "import-status") == ["done"]
+    assert steps.markers(page, "imported") == [str(steps.in_double(stripe, account_id))]
+    assert "Importiert" in page and 'hx-trigger="every 2s"' not in page
+
+
+def test_disconnecting_from_the_detail_page_keeps_the_history(app, web, user, stripe):
+    connection, account_id, _ = steps.connect_by_key(app, stripe, user, n_balance_transactions=12)
+    web.post(f"/accounts/{connection.id}/import")
+
+    response = web.post(f"/accounts/{connection.id}/disconnect")
+
+    assert response.status_code == 302
+    assert steps.reload(connection).status == "disconnected"
+    page = web.get(f"/accounts/{connection.id}").get_data(as_text=True)
+    assert steps.markers(page, "imported") == [str(steps.imported(connection))] and steps.imported(connection) == 12
+    assert "<details>" not in page and f'action="/accounts/{connection.id}/import"' not in page
+    assert web.post(f"/accounts/{connection.id}/import").status_code == 303  # refused with a message, not queued
+    assert len(steps.runs(connection)) == 1
+
+
+def test_the_progress_fragment_is_polled_only_while_an_import_runs(app, web, user, stripe):
+    connection, _, _ = steps.connect_by_key(app, stripe, user)
+    with database.connection_context():
+        run = ImportRun.create(connection=connection.id, status="running", stage="payouts", stages_done=1,
+                               stages_total=5, fetched=1234, started_at=utcnow(), heartbeat_at=utcnow())
+
+    fragment = web.get(f"/accounts/{connection.id}/progress", htmx=True)
+    text = fragment.get_data(as_text=True)
+    assert steps.markers(text, "import-status") == ["running"]
+    assert f'hx-get="/accounts/{connection.id}/progress"' in text and 'hx-trigger="every 2s"' in text
+    assert '<progress max="5" value="1">' in text and "1.234 Objekte" in text and "Schritt 2 von 5" in text
+    assert "<html" not in text and "HX-Trigger" not in fragment.headers
+
+    with database.connection_context():
+        ImportRun.update(status="retrying", error="retrying:2/4").where(ImportRun.id == run.id).execute()
+    text = web.get(f"/accounts/{connection.id}/progress", htmx=True).get_data(as_text=True)
+    assert steps.markers(text, "import-status") == ["running"] and 'data-run-status="retrying"' in text
+    assert "Versuch 2 von 4" in text and 'hx-trigger="every 2s"' in text
+
+    with database.connection_context():
+        ImportRun.update(status="done", finished_at=utcnow(), stages_done=5).where(ImportRun.id == run.id).execute()
+    finished = web.get(f"/accounts/{connection.id}/progress", htmx=True)
+    text = finished.get_data(as_text=True)
+    assert steps.markers(text, "import-status") == ["done"] and "hx-trigger" not in text
+    assert finished.headers["HX-Trigger"] == "import-finished"  # the payouts list reloads itself
+
+
+def test_a_key_revoked_at_stripe_shows_on_the_next_check_with_the_way_to_fix_it(app, web, user, stripe):
+    connection, account_id, key = steps.connect_by_key(app, stripe, user)
+    stripe.revoke_key(key)
+
+    with app.app_context():
+        app.extensions["envoix_jobs"]["check_all_connections"]()
+
+    checked = steps.reload(connection)
+    assert checked.status == "revoked" and checked.last_checked_at is not None
+    page = web.get("/accounts").get_data(as_text=True)
+    assert steps.rows_with(page, account=account_id, status="revoked")
+    assert steps.markers(page, "fix") == ["new-key"] and "/connect?tab=key" in page
+    assert "https://dashboard.stripe.com/test/apikeys/create?" in page
+
+
+def test_a_permission_removed_at_stripe_shows_which_one_and_where_to_add_it(app, web, user, stripe):
+    connection, account_id, key = steps.connect_by_key(app, stripe, user)
+    stripe.remove_permission(key, "rak_payout_read")
+
+    with app.app_context():
+        app.extensions["envoix_jobs"]["check_all_connections"]()
+
+    checked = steps.reload(connection)
+    assert checked.status == "needs-attention" and "rak_payout_read" in checked.status_reason
+    page = web.get(f"/accounts/{connection.id}").get_data(as_text=True)
+    assert 'data-status="needs-attention"' in page and steps.markers(page, "fix") == ["key-permissions"]
+    assert "<code>rak_payout_read</code>" in page and "https://dashboard.stripe.com/test/apikeys" in page
+
+
+def test_an_oauth_link_removed_at_stripe_shows_on_the_next_check(app, web, user, stripe):
+    connection, account_id = steps.connect_by_oauth(app, stripe, user)
+    healthy, healthy_account = steps.connect_by_oauth(app, stripe, user, business_name="Still Here")
+    stripe.disconnect(account_id)
+
+    with app.app_context():
+        app.extensions["envoix_jobs"]["check_all_connections"]()
+
+    assert steps.reload(connection).status == "revoked"
+    assert steps.reload(healthy).status == "active" and steps.reload(healthy).last_checked_at is not None
+    page = web.get("/accounts").get_data(as_text=True)
+    assert steps.rows_with(page, account=account_id, status="revoked") and "/connect/oauth/start" in page
+
+
+def test_a_check_while_stripe_is_down_changes_nothing(app, user, stripe):
+    connection, _, _ = steps.connect_by_key(app, stripe, user)
+    stripe.add_fault("*", "503", times=None)
+
+    with app.app_context():
+        app.extensions["envoix_jobs"]["check_all_connections"]()
+
+    assert steps.reload(connection).status == "active"
+
+
+def test_nobody_else_sees_lenas_accounts(app, web, user, stripe):
+    connection, _, _ = steps.connect_by_key(app, stripe, user)
+    with database.connection_context():
+        Payout.create(connection=connection.id, stripe_id="po_lena", amount=100, currency="eur", status="paid", created=1)
+    other = Web(app.test_client())
+    other.sign_up(email="mallory@example.com")
+
+    assert connection.stripe_account_id not in other.get("/accounts").get_data(as_text=True)
+    for path in (f"/accounts/{connection.id}", f"/accounts/{connection.id}/progress",
+                 f"/accounts/{connection.id}/payouts/po_lena", f"/accounts/{connection.id}/export.csv"):
+        assert other.get(path).status_code == 404, path
+    assert other.post(f"/accounts/{connection.id}/import").status_code == 404
+    assert steps.runs(connection) == []
+
+
+def test_the_account_pages_need_a_signed_in_user(client):
+    assert client.get("/accounts").status_code == 302
+    assert client.get("/accounts").headers["Location"].startswith("/login")
+    assert client.get("/accounts/1/progress", headers={"HX-Request": "true"}).status_code == 401
+
+
+@pytest.fixture
+def count_queries(monkeypatch):
+    """Counts the SQL statements the app sends (wraps execute_sql of the database behind the proxy)."""
+    counted = []
+    real = database.obj.execute_sql
+
+    def counting(sql, params=None, *args, **kwargs):
+        counted.append(sql)
+        return real(sql, params, *args, **kwargs)
+
+    monkeypatch.setattr(database.obj, "execute_sql", counting)
+    return counted
+
+
+def add_accounts(app, stripe, user, n):
+    """n connections with some history each: runs, payouts and transactions (rows written directly)."""
+    for i in range(n):
+        connection, _, _ = steps.connect_by_key(app, stripe, user, business_name=f"Shop {i}")
+        with database.connection_context():
+            ImportRun.create(connection=connection.id, status="done", finished_at=utcnow())
+            ImportRun.create(connection=connection.id, status="running", heartbeat_at=utcnow())
+            Payout.create(connection=connection.id, stripe_id=f"po_{i}", amount=100, currency="eur", status="paid",
+                          created=1, reconciliation="reconciled")
+            BalanceTransaction.create(connection=connection.id, stripe_id=f"txn_{i}", type="charge", amount=100,
+                                      fee=3, net=97, currency="eur", created=1)
+
+
+def test_the_accounts_page_asks_the_same_number_of_queries_for_one_account_or_ten(app, web, user, stripe, count_queries):
+    add_accounts(app, stripe, user, 1)
+    count_queries.clear()
+    one = web.get("/accounts").get_data(as_text=True)
+    queries_for_one = len(count_queries)
+
+    add_accounts(app, stripe, user, 9)
+    count_queries.clear()
+    ten = web.get("/accounts").get_data(as_text=True)
+
+    assert len(steps.markers(one, "account")) == 1 and len(steps.markers(ten, "account")) == 10
+    assert 0 < queries_for_one == len(count_queries), "\n".join(count_queries)
+    assert re.findall(r'data-import-status="(\w+)"', ten) == ["running"] * 10

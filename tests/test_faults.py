@@ -1,0 +1,236 @@
+"""Stripe failing at every call Envoix makes (the token exchange, the account read, each permission probe, the
+deauthorization, each import page): 5xx, 429, a timeout, a dropped connection or garbage JSON, after the library's
+retries. The user always gets a clear answer, never a 500 page, and the database holds nothing half-written.
+"""
+import re
+
+import pytest
+import stripe as stripe_library
+from conftest import Web, make_app
+
+import oauth_steps as steps
+from envoix.db import database
+from envoix.models import (ALL_MODELS, BalanceTransaction, Charge, ImportRun, Payout, Refund, StripeConnection,
+                           SyncCursor, ThrottleHit)
+from envoix.permissions import REQUIRED_PERMISSIONS
+from envoix.sync.importer import PAGE_SIZE
+
+KINDS = ("500", "503", "429", "timeout", "drop", "malformed")
+# Where there are many sites, one 5xx stands for both: Envoix treats them alike, and the suite stays quick.
+FEWER_KINDS = ("503", "429", "timeout", "drop", "malformed")
+MAX_RETRIES = 1
+CONNECT_TIMES = MAX_RETRIES + 1  # every request the library makes, so each one meets the fault
+
+
+def page_attempts(kind):
+    # The import asks for a failed page again (after the library's retries); a timeout costs real seconds, so once.
+    return 1 if kind == "timeout" else 2
+
+
+def import_times(kind):
+    return page_attempts(kind) * (MAX_RETRIES + 1)
+# The GET each permission probe makes (stripe_api.PROBES); a probe added there must be added here.
+PROBE_FAULTS = {
+    "account": ("/v1/account", {}),
+    # The plain probe and the source probe read the same list at once: fault both, or retries would get through.
+    "balance_transactions": ("/v1/balance_transactions", {"limit": "1"}),
+    "balance_transaction_sources": ("/v1/balance_transactions", {"expand[0]": "data.source"}),
+    "charges": ("/v1/charges", {}),
+    "refunds": ("/v1/refunds", {}),
+    "payouts": ("/v1/payouts", {}),
+    "customers": ("/v1/customers", {}),
+    "invoices": ("/v1/invoices", {}),
+    "disputes": ("/v1/disputes", {}),
+    "application_fees": ("/v1/application_fees", {}),
+}
+PROBES = sorted({permission.probe for permission in REQUIRED_PERMISSIONS})
+IMPORT_STAGES = ("balance_transactions page 1", "balance_transactions page 2", "payouts", "charges", "refunds",
+                 "reconciliation")
+IMPORT_STATUS = re.compile(r'data-import-status="([^"]+)"')
+IMPORTED = re.compile(r'data-imported="(\d+)"')
+
+
+def fault(stripe, match, kind, times, when_query=None):
+    params = {"seconds": 1} if kind == "timeout" else {}  # the app gives up after STRIPE_TIMEOUT (0.4 s here)
+    stripe.add_fault(match, kind, times=times, when_query=when_query, **params)
+
+
+@pytest.fixture
+def faulty_app(tmp_path, stripe, request, monkeypatch):
+    # The library waits at least 0.5 s before a retry; the retries themselves are what matters here, not the wait.
+    monkeypatch.setattr(stripe_library._http_client.HTTPClient, "INITIAL_DELAY", 0.01)
+    # A short timeout only where a timeout is the fault: elsewhere a busy machine must not time out by accident.
+    kind = request.node.callspec.params.get("kind")
+    app = make_app(tmp_path, stripe, STRIPE_MAX_RETRIES=MAX_RETRIES, STRIPE_TIMEOUT=0.4 if kind == "timeout" else 3,
+                   ENVOIX_IMPORT_PAGE_ATTEMPTS=page_attempts(kind), ENVOIX_IMPORT_RETRY_SECONDS=0,
+                   KEY_VALIDATIONS_PER_MINUTE=100_000)
+    yield app
+    if not database.is_closed():
+        database.close()
+
+
+@pytest.fixture
+def lena(faulty_app):
+    web = Web(faulty_app.test_client())
+    assert web.sign_up("lena@example.com").status_code == 302
+    return web
+
+
+def snapshot():
+    """Every row of every table but the attempt counter."""
+    with database.connection_context():
+        return {model.__name__: sorted(tuple(sorted((k, str(v)) for k, v in row.items()))
+                                       for row in model.select().dicts())
+                for model in ALL_MODELS if model is not ThrottleHit}
+
+
+def assert_told_stripe_is_unavailable(response):
+    page = response.get_data(as_text=True)
+    assert response.status_code == 503, response.status_code
+    assert steps.result_of(response) == "stripe-unavailable"
+    assert "Stripe" in page and "data-error-status" not in page  # the result panel, not an error page
+    return page
+
+
+# --- connecting -------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("site", ["token", "account"])
+def test_connecting_by_oauth_while_stripe_fails_stores_nothing(lena, stripe, site, kind):
+    callback = steps.callback_path(lena)
+    fault(stripe, {"token": "/oauth/token", "account": "/v1/account"}[site], kind, CONNECT_TIMES)
+    before = snapshot()
+
+    response = lena.get(callback)
+
+    page = assert_told_stripe_is_unavailable(response)
+    assert 'href="/connect/oauth/start"' in page  # try again
+    assert snapshot() == before  # no connection, no token, no import run
+
+
+@pytest.mark.parametrize("kind", FEWER_KINDS)
+@pytest.mark.parametrize("probe", PROBES)
+def test_checking_a_key_while_stripe_fails_stores_nothing(lena, stripe, probe, kind):
+    assert probe in PROBE_FAULTS, f"new probe {probe!r}: add the path it reads to PROBE_FAULTS"
+    match, query = PROBE_FAULTS[probe]
+    times = CONNECT_TIMES * (2 if probe == "balance_transactions" else 1)
+    fault(stripe, match, kind, times, when_query=query)
+    before = snapshot()
+
+    response = lena.post("/connect/key", {"api_key": stripe.demo_keys["all"]}, htmx=True)
+
+    assert_told_stripe_is_unavailable(response)
+    assert snapshot() == before
+    faulted = [r for r in stripe.requests if r["path"] == match and all(v in r["query"].get(k, []) for k, v in query.items())]
+    assert faulted, "the fault never met a request: the probe reads another path now"
+
+
+# --- disconnecting ------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_disconnecting_while_stripe_fails_keeps_the_connection_and_its_token(lena, stripe, kind):
+    stripe.oauth.account_id = stripe.add_account(business_name="Bäckerei Lena")  # no history: a quick import
+    assert steps.result_of(steps.connect(lena)) == "success"
+    (connection,) = steps.connections()
+    fault(stripe, "/oauth/deauthorize", kind, 2 * CONNECT_TIMES)
+    before = snapshot()
+
+    plain = lena.post(f"/accounts/{connection.id}/disconnect")
+    fragment = lena.post(f"/accounts/{connection.id}/disconnect", htmx=True)
+
+    for response in (plain, fragment):
+        assert response.status_code == 503
+        assert 'data-disconnect="failed"' in response.get_data(as_text=True)
+    assert snapshot() == before
+    (after,) = steps.connections()
+    assert after.status == "active" and after.secret_encrypted == connection.secret_encrypted
+    assert after.refresh_token_encrypted == connection.refresh_token_encrypted and after.disconnected_at is None
+
+
+# --- importing ----------------------------------------------------------------------------------------------------
+
+
+def newest_first(stripe, account_id, kind):
+    collection = stripe.account(account_id).collections[kind]
+    return [collection.get(object_id) for _, object_id in reversed(collection.keys)]
+
+
+def import_fault(stripe, account_id, stage, kind):
+    """Fault the stage's page; returns which balance transactions are committed before it (newest first)."""
+    transactions = newest_first(stripe, account_id, "balance_transaction")
+    assert len(transactions) > PAGE_SIZE, "the account needs a second page of balance transactions"
+    page = {"limit": str(PAGE_SIZE)}
+    if stage == "balance_transactions page 1":
+        fault(stripe, "/v1/balance_transactions", kind, import_times(kind), page)
+        return []
+    if stage == "balance_transactions page 2":
+        fault(stripe, "/v1/balance_transactions", kind, import_times(kind),
+              {**page, "starting_after": transactions[PAGE_SIZE - 1].id})
+        return transactions[:PAGE_SIZE]
+    if stage == "reconciliation":
+        paid = [p for p in reversed(newest_first(stripe, account_id, "payout")) if p.status == "paid"]
+        fault(stripe, "/v1/balance_transactions", kind, import_times(kind), {**page, "payout": paid[0].id})
+        return transactions
+    fault(stripe, f"/v1/{stage}", kind, import_times(kind), page)
+    return transactions
+
+
+def rows(model, connection):
+    with database.connection_context():
+        return list(model.select().where(model.connection == connection.id))
+
+
+@pytest.mark.parametrize("kind", FEWER_KINDS)
+@pytest.mark.parametrize("stage", IMPORT_STAGES)
+def test_an_import_page_failing_keeps_every_committed_page_and_says_why(lena, stripe, stage, kind):
+    account_id = stripe.add_account(business_name="Atelier Lena", n_balance_transactions=PAGE_SIZE + 1, n_payouts=2)
+    committed = import_fault(stripe, account_id, stage, kind)
+
+    connected = lena.post("/connect/key", {"api_key": stripe.add_restricted_key(account_id)}, htmx=True)
+
+    # Connecting worked; the import that followed it did not.
+    assert connected.status_code == 200 and steps.result_of(connected) == "success"
+    (connection,) = steps.connections()
+    with database.connection_context():
+        (run,) = ImportRun.select().where(ImportRun.connection == connection.id)
+    assert run.status == "failed" and run.error == "stripe-unavailable" and run.finished_at is not None
+    stored = rows(BalanceTransaction, connection)
+    assert sorted(t.stripe_id for t in stored) == sorted(t.id for t in committed)
+    assert run.fetched >= len(committed)
+    cursors = {c.object_type: c for c in rows(SyncCursor, connection)}
+    if stage.startswith("balance_transactions"):
+        cursor = cursors["balance_transactions"]
+        assert cursor.watermark is None  # the list is not finished: the next run must not skip anything
+        if committed:
+            assert cursor.resume_after == committed[-1].id
+            assert cursor.run_newest == max(t.created for t in committed)
+        else:
+            assert cursor.resume_after is None
+        assert rows(Payout, connection) == []
+    if stage in ("payouts", "charges", "refunds"):
+        assert cursors[stage].watermark is None and cursors[stage].resume_after is None
+        assert {"payouts": rows(Payout, connection), "charges": rows(Charge, connection),
+                "refunds": rows(Refund, connection)}[stage] == []
+    if stage == "reconciliation":
+        assert all(cursor.resume_after is None and cursor.watermark for cursor in cursors.values())
+        oldest_paid = min((p for p in rows(Payout, connection) if p.status == "paid"), key=lambda p: p.created)
+        assert oldest_paid.reconciliation == "pending" and oldest_paid.reconciled_at is None
+
+    # The account page says the import failed, why, and how far it got.
+    lena.post("/language", {"lang": "en", "next": "/"})
+    page = lena.get(f"/accounts/{connection.id}").get_data(as_text=True)
+    assert IMPORT_STATUS.search(page).group(1) == "failed"
+    assert int(IMPORTED.search(page).group(1)) == len(committed)
+    assert "Stripe did not answer" in page
+
+    # Stripe is back: the next import continues and ends with everything, nothing twice.
+    stripe.clear_faults()
+    assert lena.post(f"/accounts/{connection.id}/import").status_code in (302, 303)
+    with database.connection_context():
+        latest = ImportRun.select().where(ImportRun.connection == connection.id).order_by(ImportRun.id.desc()).first()
+    assert latest.status == "done", latest.error
+    every = newest_first(stripe, account_id, "balance_transaction")
+    assert sorted(t.stripe_id for t in rows(BalanceTransaction, connection)) == sorted(t.id for t in every)
+    assert all(p.reconciliation != "pending" for p in rows(Payout, connection) if p.status == "paid")
