@@ -5,6 +5,7 @@ from urllib.parse import urlparse, urlunparse
 from flask import g
 from peewee import DatabaseProxy, SqliteDatabase
 from playhouse.db_url import connect as connect_url
+from playhouse.pool import PooledSqliteDatabase
 from werkzeug.routing import IntegerConverter
 
 database = DatabaseProxy()
@@ -18,21 +19,29 @@ SQLITE_PRAGMAS = {
 }
 
 
+# Per process: connections are made when needed (a web worker's threads and its embedded job workers use a few);
+# a thread finding all in use waits up to `timeout` seconds; one idle longer than `stale_timeout` is reopened.
+POOL = {"max_connections": 20, "stale_timeout": 300, "timeout": 10}
+
+
 def database_from_url(url):
     """A peewee Database for a DATABASE_URL; Heroku's `postgres://` form and psycopg 3 are handled here."""
     parsed = urlparse(url)
     if parsed.scheme in ("postgres", "postgresql"):
-        # peewee's plain postgres scheme wants psycopg2; Envoix ships psycopg 3.
-        return connect_url(urlunparse(parsed._replace(scheme="psycopg3")), autoconnect=True)
+        # peewee's plain postgres scheme wants psycopg2; Envoix ships psycopg 3. Pooled: a new PostgreSQL
+        # connection per request cost more than the request itself (and peewee opens them one at a time).
+        return connect_url(urlunparse(parsed._replace(scheme="psycopg3+pool")), autoconnect=True, **POOL)
     if parsed.scheme == "sqlite":
         path = url[len("sqlite:///"):]
-        if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
         # BEGIN IMMEDIATE: a transaction that reads and then writes (store_connection, sign-up) would otherwise
         # fail at once with "database is locked" when another process wrote in between; busy_timeout cannot
         # help a deferred transaction whose snapshot went stale, but it does make an immediate one wait its turn.
-        return SqliteDatabase(path or ":memory:", pragmas=SQLITE_PRAGMAS, check_same_thread=False,
-                              lock_type="IMMEDIATE")
+        options = {"pragmas": SQLITE_PRAGMAS, "check_same_thread": False, "lock_type": "IMMEDIATE"}
+        if not path or path == ":memory:":
+            return SqliteDatabase(":memory:", **options)
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        # Pooled too: opening the file and setting the pragmas on every request cost about a millisecond.
+        return PooledSqliteDatabase(path, **options, **POOL)
     return connect_url(url)
 
 

@@ -62,6 +62,7 @@ def snapshot():
 @pytest.fixture
 def lena(app, stripe):
     """Lena connected her Stripe account by OAuth; Envoix imported it, payouts included."""
+    stripe.oauth.account_id = stripe.add_account(business_name="Bäckerei Lena", n_balance_transactions=30, n_payouts=2)
     web = Web(app.test_client())
     web.sign_up("lena@example.com")
     assert steps.result_of(steps.connect(web)) == "success"

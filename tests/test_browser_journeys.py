@@ -390,3 +390,12 @@ def test_a_payout_page_shows_its_transactions_reconciled_in_the_users_locale(ope
     text = visible_text(page.locator("main"))
     assert len(MONEY[lang].findall(text)) >= 3, text[:2000]
     journey.shot("2-payout")
+
+    # Back on the account, the payout that is one cent off says so, in the user's money format.
+    with page.expect_navigation():
+        page.go_back()
+    with page.expect_navigation(url=re.compile(f"/payouts/{oldest}$")):
+        page.locator(f'[data-payout="{oldest}"] a[href$="/payouts/{oldest}"]').first.click()
+    expect(page.locator(f'[data-payout="{oldest}"]').first).to_have_attribute("data-reconciled", "false")
+    expect(page.get_by_test_id("mismatch")).to_contain_text(money(1, lang))
+    journey.shot("3-mismatch")

@@ -225,7 +225,10 @@ def test_an_import_page_failing_keeps_every_committed_page_and_says_why(lena, st
     assert int(IMPORTED.search(page).group(1)) == len(committed)
     assert "Stripe did not answer" in page
 
-    # Stripe is back: the next import continues and ends with everything, nothing twice.
+    # Stripe is back: the next import continues and ends with everything, nothing twice. (Checked for one fault
+    # the import retried and one it did not: what was committed does not depend on the kind beyond that.)
+    if kind not in ("503", "malformed"):
+        return
     stripe.clear_faults()
     assert lena.post(f"/accounts/{connection.id}/import").status_code in (302, 303)
     with database.connection_context():

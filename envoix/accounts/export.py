@@ -54,7 +54,7 @@ def csv_rows(connection, locale=None):
                 yield line([
                     payout.stripe_id, _date(payout.created), _date(payout.arrival_date),
                     format_plain(payout.amount, money, locale), money.upper(), txn.stripe_id, txn.type,
-                    _datetime(txn.created), txn.description or "", txn.source_id or "",
+                    _datetime(txn.created), _text(txn.description), _text(txn.source_id),
                     format_plain(txn.amount, txn.currency, locale), format_plain(txn.fee, txn.currency, locale),
                     format_plain(txn.net, txn.currency, locale),
                 ])
@@ -86,6 +86,13 @@ def _transactions_of(connection, payouts_by_id):
         .order_by(Payout.created, Payout.id, BalanceTransaction.created, BalanceTransaction.id)
         .iterator()
     )
+
+
+def _text(value):
+    # Free text from Stripe (descriptions are set by whoever made the charge): a leading =, +, - or @ would
+    # make a spreadsheet run it as a formula.
+    value = value or ""
+    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
 
 
 def _date(timestamp):

@@ -19,7 +19,7 @@ from flask import current_app
 
 from .. import stripe_api
 from ..db import database
-from ..models import Payout, SyncCursor
+from ..models import Payout, StripeConnection, SyncCursor
 from . import access, problems, reconciliation, runs
 from .store import store
 
@@ -52,12 +52,21 @@ def _import(run):
     connection = run.connection
     credentials = access.credentials_for(connection)
     fetch = PageReader(run, credentials)
-    for done, kind in enumerate(LISTS):
-        runs.begin_stage(run, kind, done, len(STAGES))
-        _import_list(run, fetch, kind)
-    runs.begin_stage(run, "reconciliation", len(LISTS), len(STAGES))
-    reconciliation.reconcile_paid_payouts(run, fetch)
+    for done, stage in enumerate(STAGES):
+        _stop_if_disconnected(connection)
+        runs.begin_stage(run, stage, done, len(STAGES))
+        if stage == "reconciliation":
+            reconciliation.reconcile_paid_payouts(run, fetch)
+        else:
+            _import_list(run, fetch, stage)
     runs.finish(run)
+
+
+def _stop_if_disconnected(connection):
+    # The user may disconnect while the import runs: a key would still work at Stripe, but Envoix stops.
+    status = StripeConnection.select(StripeConnection.status).where(StripeConnection.id == connection.id).scalar()
+    if status not in access.IMPORTABLE:
+        raise access.NoCredentials(problems.code(problems.NOT_IMPORTABLE, status))
 
 
 class PageReader:

@@ -29,7 +29,8 @@ def store(kind, connection_id, objects, **extra):
     rows = [to_row(connection_id, obj, **extra) for obj in objects]
     names = list(rows[0])
     fields = [model._meta.fields[name] for name in names]
-    sql, params = _statement(model, fields, refreshed + tuple(extra), tuple(rows[0].values())).sql()
+    statement = _statement(model, fields, refreshed + tuple(extra), tuple(rows[0].values()))
+    sql, params = statement.as_rowcount().sql()  # as_rowcount: no RETURNING id on PostgreSQL
     # peewee writes the statement (quoting, placeholders, ON CONFLICT for SQLite and PostgreSQL alike) and
     # appends the column defaults it filled in (e.g. payout.reconciliation) after our columns. Having it
     # render all 100 rows costs more than fetching the page; the driver's executemany costs next to nothing.
