@@ -8,7 +8,7 @@ import tempfile
 import time
 
 import pytest
-from conftest import WEBHOOK_SECRET, Web, make_app
+from conftest import WEBHOOK_SECRET, Web
 from werkzeug.routing import IntegerConverter
 
 import oauth_steps as steps

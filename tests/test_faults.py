@@ -10,8 +10,7 @@ from conftest import Web, make_app
 
 import oauth_steps as steps
 from envoix.db import database
-from envoix.models import (ALL_MODELS, BalanceTransaction, Charge, ImportRun, Payout, Refund, StripeConnection,
-                           SyncCursor, ThrottleHit)
+from envoix.models import ALL_MODELS, BalanceTransaction, Charge, ImportRun, Payout, Refund, SyncCursor, ThrottleHit
 from envoix.permissions import REQUIRED_PERMISSIONS
 from envoix.sync.importer import PAGE_SIZE
 
@@ -50,18 +49,23 @@ IMPORT_STATUS = re.compile(r'data-import-status="([^"]+)"')
 IMPORTED = re.compile(r'data-imported="(\d+)"')
 
 
-def fault(stripe, match, kind, times, when_query=None):
-    params = {"seconds": 1} if kind == "timeout" else {}  # the app gives up after STRIPE_TIMEOUT (0.4 s here)
-    stripe.add_fault(match, kind, times=times, when_query=when_query, **params)
+def fault(app, stripe, match, kind, times, when_query=None, timeout=0.25):
+    """The next `times` requests to `match` (with `when_query`) fail as `kind`."""
+    if kind == "timeout":
+        # Short only from here on: the rest of the test (connecting first, say) must not time out by accident.
+        # Imports read pages of 100 objects, so they get a little longer.
+        app.config["STRIPE_TIMEOUT"] = timeout
+        stripe.add_fault(match, kind, times=times, when_query=when_query, seconds=1)
+    else:
+        stripe.add_fault(match, kind, times=times, when_query=when_query)
 
 
 @pytest.fixture
 def faulty_app(tmp_path, stripe, request, monkeypatch):
     # The library waits at least 0.5 s before a retry; the retries themselves are what matters here, not the wait.
     monkeypatch.setattr(stripe_library._http_client.HTTPClient, "INITIAL_DELAY", 0.01)
-    # A short timeout only where a timeout is the fault: elsewhere a busy machine must not time out by accident.
     kind = request.node.callspec.params.get("kind")
-    app = make_app(tmp_path, stripe, STRIPE_MAX_RETRIES=MAX_RETRIES, STRIPE_TIMEOUT=0.4 if kind == "timeout" else 3,
+    app = make_app(tmp_path, stripe, STRIPE_MAX_RETRIES=MAX_RETRIES, STRIPE_TIMEOUT=3,
                    ENVOIX_IMPORT_PAGE_ATTEMPTS=page_attempts(kind), ENVOIX_IMPORT_RETRY_SECONDS=0,
                    KEY_VALIDATIONS_PER_MINUTE=100_000)
     yield app
@@ -97,9 +101,9 @@ def assert_told_stripe_is_unavailable(response):
 
 @pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("site", ["token", "account"])
-def test_connecting_by_oauth_while_stripe_fails_stores_nothing(lena, stripe, site, kind):
+def test_connecting_by_oauth_while_stripe_fails_stores_nothing(faulty_app, lena, stripe, site, kind):
     callback = steps.callback_path(lena)
-    fault(stripe, {"token": "/oauth/token", "account": "/v1/account"}[site], kind, CONNECT_TIMES)
+    fault(faulty_app, stripe, {"token": "/oauth/token", "account": "/v1/account"}[site], kind, CONNECT_TIMES)
     before = snapshot()
 
     response = lena.get(callback)
@@ -111,30 +115,31 @@ def test_connecting_by_oauth_while_stripe_fails_stores_nothing(lena, stripe, sit
 
 @pytest.mark.parametrize("kind", FEWER_KINDS)
 @pytest.mark.parametrize("probe", PROBES)
-def test_checking_a_key_while_stripe_fails_stores_nothing(lena, stripe, probe, kind):
+def test_checking_a_key_while_stripe_fails_stores_nothing(faulty_app, lena, stripe, probe, kind):
     assert probe in PROBE_FAULTS, f"new probe {probe!r}: add the path it reads to PROBE_FAULTS"
     match, query = PROBE_FAULTS[probe]
     times = CONNECT_TIMES * (2 if probe == "balance_transactions" else 1)
-    fault(stripe, match, kind, times, when_query=query)
+    fault(faulty_app, stripe, match, kind, times, when_query=query)
     before = snapshot()
 
     response = lena.post("/connect/key", {"api_key": stripe.demo_keys["all"]}, htmx=True)
 
     assert_told_stripe_is_unavailable(response)
     assert snapshot() == before
-    faulted = [r for r in stripe.requests if r["path"] == match and all(v in r["query"].get(k, []) for k, v in query.items())]
-    assert faulted, "the fault never met a request: the probe reads another path now"
+    met = [r for r in stripe.requests
+           if r["path"] == match and all(value in r["query"].get(name, []) for name, value in query.items())]
+    assert met, "the fault never met a request: the probe reads another path now"
 
 
 # --- disconnecting ------------------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_disconnecting_while_stripe_fails_keeps_the_connection_and_its_token(lena, stripe, kind):
+def test_disconnecting_while_stripe_fails_keeps_the_connection_and_its_token(faulty_app, lena, stripe, kind):
     stripe.oauth.account_id = stripe.add_account(business_name="Bäckerei Lena")  # no history: a quick import
     assert steps.result_of(steps.connect(lena)) == "success"
     (connection,) = steps.connections()
-    fault(stripe, "/oauth/deauthorize", kind, 2 * CONNECT_TIMES)
+    fault(faulty_app, stripe, "/oauth/deauthorize", kind, 2 * CONNECT_TIMES)
     before = snapshot()
 
     plain = lena.post(f"/accounts/{connection.id}/disconnect")
@@ -142,7 +147,8 @@ def test_disconnecting_while_stripe_fails_keeps_the_connection_and_its_token(len
 
     for response in (plain, fragment):
         assert response.status_code == 503
-        assert 'data-disconnect="failed"' in response.get_data(as_text=True)
+        page = response.get_data(as_text=True)
+        assert 'data-disconnect="failed"' in page and "weiterhin verbunden" in page  # "… is still connected"
     assert snapshot() == before
     (after,) = steps.connections()
     assert after.status == "active" and after.secret_encrypted == connection.secret_encrypted
@@ -157,23 +163,25 @@ def newest_first(stripe, account_id, kind):
     return [collection.get(object_id) for _, object_id in reversed(collection.keys)]
 
 
-def import_fault(stripe, account_id, stage, kind):
+def import_fault(app, stripe, account_id, stage, kind):
     """Fault the stage's page; returns which balance transactions are committed before it (newest first)."""
+
+    def fault_page(match, query):
+        fault(app, stripe, match, kind, import_times(kind), {"limit": str(PAGE_SIZE), **query}, timeout=0.4)
+
     transactions = newest_first(stripe, account_id, "balance_transaction")
     assert len(transactions) > PAGE_SIZE, "the account needs a second page of balance transactions"
-    page = {"limit": str(PAGE_SIZE)}
     if stage == "balance_transactions page 1":
-        fault(stripe, "/v1/balance_transactions", kind, import_times(kind), page)
+        fault_page("/v1/balance_transactions", {})
         return []
     if stage == "balance_transactions page 2":
-        fault(stripe, "/v1/balance_transactions", kind, import_times(kind),
-              {**page, "starting_after": transactions[PAGE_SIZE - 1].id})
+        fault_page("/v1/balance_transactions", {"starting_after": transactions[PAGE_SIZE - 1].id})
         return transactions[:PAGE_SIZE]
     if stage == "reconciliation":
         paid = [p for p in reversed(newest_first(stripe, account_id, "payout")) if p.status == "paid"]
-        fault(stripe, "/v1/balance_transactions", kind, import_times(kind), {**page, "payout": paid[0].id})
+        fault_page("/v1/balance_transactions", {"payout": paid[0].id})
         return transactions
-    fault(stripe, f"/v1/{stage}", kind, import_times(kind), page)
+    fault_page(f"/v1/{stage}", {})
     return transactions
 
 
@@ -184,9 +192,9 @@ def rows(model, connection):
 
 @pytest.mark.parametrize("kind", FEWER_KINDS)
 @pytest.mark.parametrize("stage", IMPORT_STAGES)
-def test_an_import_page_failing_keeps_every_committed_page_and_says_why(lena, stripe, stage, kind):
+def test_an_import_page_failing_keeps_every_committed_page_and_says_why(faulty_app, lena, stripe, stage, kind):
     account_id = stripe.add_account(business_name="Atelier Lena", n_balance_transactions=PAGE_SIZE + 1, n_payouts=2)
-    committed = import_fault(stripe, account_id, stage, kind)
+    committed = import_fault(faulty_app, stripe, account_id, stage, kind)
 
     connected = lena.post("/connect/key", {"api_key": stripe.add_restricted_key(account_id)}, htmx=True)
 

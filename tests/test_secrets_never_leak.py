@@ -5,7 +5,7 @@ no log line, page, error or session cookie ever contains a key, token or secret.
 from pathlib import Path
 
 import pytest
-from conftest import TEST_DATABASE_URL, WEBHOOK_SECRET, Web
+from conftest import TEST_DATABASE_URL, WEBHOOK_SECRET
 from peewee import CharField, TextField
 
 import oauth_steps as steps
