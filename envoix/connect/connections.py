@@ -1,14 +1,10 @@
 """Storing a Stripe connection, by OAuth or by restricted key: one row per account and mode, first import queued."""
-import logging
-
-from flask import current_app
 from peewee import IntegrityError
 
-from .. import jobs, secrets
+from .. import secrets
 from ..db import database
 from ..models import StripeConnection, utcnow
-
-log = logging.getLogger(__name__)
+from ..sync import runs
 
 
 class AlreadyConnectedElsewhere(Exception):
@@ -90,8 +86,6 @@ def _save(user, account_info, method, livemode, secret, refresh_token, scope):
 
 
 def _queue_first_import(connection):
-    # The import job lands with the sync work; until then connecting simply does not import.
-    if "import_account" in current_app.extensions["envoix_jobs"]:
-        jobs.enqueue("import_account", connection.id)
-    else:
-        log.info("import job not available yet; connection %s stored without an import", connection.id)
+    # The queued run row is written now, in the request: the account page shows "queued" (and polls)
+    # from the first moment, even before a worker picks the job up.
+    runs.queue_import(connection, trigger="connect")
