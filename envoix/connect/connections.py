@@ -57,8 +57,8 @@ def _save(user, account_info, method, livemode, secret, refresh_token, scope):
     fields = dict(
         status="active",
         status_reason=None,
-        business_name=account_info.business_name,
-        email=account_info.email,
+        business_name=_fitting(account_info.business_name, StripeConnection.business_name.max_length),
+        email=_fitting(account_info.email, StripeConnection.email.max_length),
         country=(account_info.country or "").upper()[:2] or None,
         default_currency=(account_info.default_currency or "").lower()[:3] or None,
         secret_encrypted=secrets.encrypt(secret),
@@ -83,6 +83,12 @@ def _save(user, account_info, method, livemode, secret, refresh_token, scope):
         setattr(connection, name, value)
     connection.save()
     return connection
+
+
+def _fitting(text, max_length):
+    # Whoever owns the Stripe account writes its name and email: longer than the column (or with a NUL byte),
+    # PostgreSQL would refuse the whole row, and connecting would fail with a 500.
+    return (text or "").replace("\x00", "")[:max_length] or None
 
 
 def _queue_first_import(connection):

@@ -1,6 +1,12 @@
 """Stripe objects (plain dicts from stripe_api.list_page) as rows of Envoix's tables: only what reconciliation reads."""
 
 
+def _text(value):
+    # Free text (whoever made the charge wrote it): PostgreSQL refuses a NUL byte, and one such description
+    # would fail every import of the account.
+    return value.replace("\x00", "") if isinstance(value, str) else value
+
+
 def _id(value):
     # A linked object is an id, or the whole object when a request expanded it.
     if isinstance(value, dict):
@@ -22,7 +28,7 @@ def balance_transaction(connection_id, txn, payout_id=None):
         "created": txn["created"],
         "available_on": txn.get("available_on"),
         "source_id": _id(txn.get("source")),
-        "description": txn.get("description"),
+        "description": _text(txn.get("description")),
     }
     if payout_id is not None:
         row["payout_id"] = payout_id
@@ -53,7 +59,7 @@ def charge(connection_id, obj):
         "status": obj.get("status"),
         "created": obj["created"],
         "customer_id": _id(obj.get("customer")),
-        "description": obj.get("description"),
+        "description": _text(obj.get("description")),
         "balance_transaction_id": _id(obj.get("balance_transaction")),
     }
 
