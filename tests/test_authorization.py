@@ -20,9 +20,10 @@ CSRF_REFUSED = "nicht von Envoix"  # the German CSRF error page: "… did not co
 
 
 def _routes():
-    app = create_app({"TESTING": True, "SECRET_KEY": "x" * 40, "HUEY_IMMEDIATE": True, "ENVOIX_EMBEDDED_WORKER": False},
-                     environ={"ENVOIX_ENV": "development"}, instance_path=tempfile.mkdtemp(prefix="envoix-routes-"))
-    return sorted(app.url_map.iter_rules(), key=lambda rule: rule.rule)
+    with tempfile.TemporaryDirectory(prefix="envoix-routes-") as instance:
+        app = create_app({"TESTING": True, "SECRET_KEY": "x" * 40, "HUEY_IMMEDIATE": True,
+                          "ENVOIX_EMBEDDED_WORKER": False}, environ={"ENVOIX_ENV": "development"}, instance_path=instance)
+        return sorted(app.url_map.iter_rules(), key=lambda rule: rule.rule)
 
 
 RULES = _routes()
@@ -113,7 +114,7 @@ def test_another_users_ids_are_not_found_and_nothing_changes(lena, lenas, mallor
 
 
 def test_mallorys_account_list_shows_none_of_lenas(lenas, mallory):
-    connection, payout = lenas
+    connection, _ = lenas
     page = mallory.get("/accounts").get_data(as_text=True)
     assert connection.stripe_account_id not in page and "data-account=" not in page
 

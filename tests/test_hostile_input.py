@@ -10,6 +10,7 @@ import pytest
 from conftest import WEBHOOK_SECRET, Web, make_app
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
+from markupsafe import escape
 
 import oauth_steps as steps
 from envoix.db import database
@@ -296,3 +297,37 @@ def test_hostile_webhook_deliveries_are_refused_or_recorded_never_a_500(hostile_
         assert StripeConnection.select().count() == 0
         for event in WebhookEvent.select():
             assert event.event_id.startswith("evt_")
+
+
+# --- what Stripe itself sends back ------------------------------------------------------------------------------
+
+
+def test_hostile_text_from_stripe_is_shown_escaped_everywhere(lena, stripe):
+    """Anyone names their own Stripe business and writes their charges' descriptions: that text is input too."""
+    account_id = stripe.add_account(business_name=PAYLOADS[0] + "B" * 300, email="x@example.com")
+    stripe.add_payout_with_transactions(account_id, 9)
+    account = stripe.account(account_id)
+    account.email = PAYLOADS[1] + "e" * 300 + "@example.com"  # longer than any column
+    for i, txn in enumerate(account.collections["balance_transaction"].by_id.values()):
+        txn.description = PAYLOADS[i] if i < len(PAYLOADS) else "=HYPERLINK(\"https://evil.example\")"
+    for charge in account.collections["charge"].by_id.values():
+        charge.description = PAYLOADS[2] + "\x00"  # PostgreSQL refuses NUL in text
+
+    connected = lena.post("/connect/key", {"api_key": stripe.add_restricted_key(account_id)})
+    assert steps.result_of(connected) == "success"
+    (connection,) = steps.connections()
+    with database.connection_context():
+        payout = connection.payouts.get()
+        assert [run.status for run in connection.import_runs] == ["done"]
+
+    for path in ("/accounts", f"/accounts/{connection.id}", f"/accounts/{connection.id}/payouts/{payout.stripe_id}",
+                 f"/accounts/{connection.id}/progress", "/connect"):
+        for htmx in (False, True):
+            response = lena.get(path, htmx=htmx)
+            assert response.status_code == 200, path
+            assert_answered_safely(response, *PAYLOADS)
+    assert str(escape(PAYLOADS[0])) in lena.get("/accounts").get_data(as_text=True)  # shown, as text
+    lines = lena.get(f"/accounts/{connection.id}/payouts/{payout.stripe_id}").get_data(as_text=True)
+    assert sum(str(escape(payload)) in lines for payload in PAYLOADS) >= 3
+    csv = lena.get(f"/accounts/{connection.id}/export.csv").get_data(as_text=True)
+    assert "'=HYPERLINK" in csv and "=HYPERLINK" not in csv.replace("'=HYPERLINK", "")  # no formula runs
