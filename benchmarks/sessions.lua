@@ -58,7 +58,8 @@ function request()
    turn = turn % #sessions + 1
    local session = sessions[turn]
    -- The User-Agent is the one the sessions were made with (flask-login's session protection compares it).
-   local headers = {["Cookie"] = session.cookie, ["User-Agent"] = "envoix-load/1", ["X-Forwarded-For"] = session.address}
+   local headers = {["Cookie"] = session.cookie, ["User-Agent"] = "envoix-load/1",
+                    ["X-Forwarded-For"] = session.address}
    local body = nil
    if method == "POST" then
       session.next_key = session.next_key % #session.keys + 1
