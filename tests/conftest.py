@@ -72,11 +72,16 @@ def make_app(tmp_path, stripe_double=None, **overrides):
 
 
 @pytest.fixture
-def app(tmp_path, stripe):
-    app = make_app(tmp_path, stripe)
-    yield app
+def app_with(tmp_path, stripe):
+    """`app_with(**overrides)`: an app like `app` with some settings changed; its connection closed after the test."""
+    yield lambda **overrides: make_app(tmp_path, stripe, **overrides)
     if not database.is_closed():
         database.close()
+
+
+@pytest.fixture
+def app(app_with):
+    return app_with()
 
 
 @pytest.fixture

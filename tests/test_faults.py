@@ -6,7 +6,7 @@ import re
 
 import pytest
 import stripe as stripe_library
-from conftest import Web, make_app
+from conftest import Web
 
 import oauth_steps as steps
 from envoix.db import database
@@ -61,16 +61,13 @@ def fault(app, stripe, match, kind, times, when_query=None, timeout=0.25):
 
 
 @pytest.fixture
-def faulty_app(tmp_path, stripe, request, monkeypatch):
+def faulty_app(app_with, request, monkeypatch):
     # The library waits at least 0.5 s before a retry; the retries themselves are what matters here, not the wait.
     monkeypatch.setattr(stripe_library._http_client.HTTPClient, "INITIAL_DELAY", 0.01)
     kind = request.node.callspec.params.get("kind")
-    app = make_app(tmp_path, stripe, STRIPE_MAX_RETRIES=MAX_RETRIES, STRIPE_TIMEOUT=3,
-                   ENVOIX_IMPORT_PAGE_ATTEMPTS=page_attempts(kind), ENVOIX_IMPORT_RETRY_SECONDS=0,
-                   KEY_VALIDATIONS_PER_MINUTE=100_000)
-    yield app
-    if not database.is_closed():
-        database.close()
+    return app_with(STRIPE_MAX_RETRIES=MAX_RETRIES, STRIPE_TIMEOUT=3,
+                    ENVOIX_IMPORT_PAGE_ATTEMPTS=page_attempts(kind), ENVOIX_IMPORT_RETRY_SECONDS=0,
+                    KEY_VALIDATIONS_PER_MINUTE=100_000)
 
 
 @pytest.fixture

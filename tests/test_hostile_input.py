@@ -7,7 +7,7 @@ import json
 from urllib.parse import quote, urlsplit
 
 import pytest
-from conftest import WEBHOOK_SECRET, Web, make_app
+from conftest import WEBHOOK_SECRET, Web
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from markupsafe import escape
@@ -43,13 +43,11 @@ EMAIL, PASSWORD = "lena@example.com", "korrekt-Pferd-42"
 
 
 @pytest.fixture
-def hostile_app(tmp_path, stripe):
+def hostile_app(app_with):
     """Envoix with Lena signed up, and limits high enough that throttling never hides what the input does."""
-    app = make_app(tmp_path, stripe, KEY_VALIDATIONS_PER_MINUTE=100_000, LOGIN_FAILURES_PER_15_MINUTES=100_000)
+    app = app_with(KEY_VALIDATIONS_PER_MINUTE=100_000, LOGIN_FAILURES_PER_15_MINUTES=100_000)
     Web(app.test_client()).sign_up(EMAIL, PASSWORD)
-    yield app
-    if not database.is_closed():
-        database.close()
+    return app
 
 
 @pytest.fixture

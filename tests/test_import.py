@@ -12,12 +12,9 @@ from envoix.models import BalanceTransaction, Charge, ImportRun, Payout, Refund,
 
 
 @pytest.fixture
-def patient_app(tmp_path, stripe):
+def patient_app(app_with):
     """The app with page retries that wait only a moment (the waits' lengths are not what is tested)."""
-    app = make_app(tmp_path, stripe, STRIPE_MAX_RETRIES=0, ENVOIX_IMPORT_PAGE_ATTEMPTS=3, ENVOIX_IMPORT_RETRY_SECONDS=0.01)
-    yield app
-    if not database.is_closed():
-        database.close()
+    return app_with(STRIPE_MAX_RETRIES=0, ENVOIX_IMPORT_PAGE_ATTEMPTS=3, ENVOIX_IMPORT_RETRY_SECONDS=0.01)
 
 
 @pytest.fixture
