@@ -9,7 +9,7 @@ from conftest import Web, make_app
 
 from envoix import secrets
 from envoix.db import database
-from envoix.models import Payout, StripeConnection, ThrottleHit
+from envoix.models import ImportRun, Payout, StripeConnection, ThrottleHit
 from envoix.permissions import REQUIRED_NAMES, REQUIRED_PERMISSIONS, create_key_url
 
 RESULT = re.compile(r'data-result="([^"]*)"')
@@ -35,6 +35,11 @@ def connections():
 
 def stripe_calls(stripe):
     return [entry for entry in stripe.requests if entry["path"].startswith("/v1/")]
+
+
+def import_runs():
+    with database.connection_context():
+        return [(run.id, run.status) for run in ImportRun.select().order_by(ImportRun.id)]
 
 
 def plaintext_secret(app, connection):
@@ -384,6 +389,33 @@ def test_a_new_key_for_a_connected_account_replaces_the_old_one_and_keeps_the_hi
     with database.connection_context():
         assert Payout.select().where(Payout.connection == connection).count() == 1
     assert new_key not in page and good_key not in page
+
+
+def test_pasting_the_key_already_in_use_again_changes_nothing_and_starts_no_import(web, user, stripe, shop, good_key):
+    assert result_of(paste(web, good_key))[0] == "success"
+    [before] = connections()
+    runs_before = import_runs()
+
+    kind, page = result_of(paste(web, good_key))
+
+    assert kind == "success" and "bereits verbunden" in page and f'data-account="{shop}"' in page
+    [after] = connections()
+    assert (after.updated_at, after.secret_encrypted) == (before.updated_at, before.secret_encrypted)
+    assert import_runs() == runs_before
+
+
+def test_a_key_fixed_in_stripe_after_an_import_found_a_permission_missing_is_stored_and_imported_again(
+        web, user, stripe, shop, good_key):
+    assert result_of(paste(web, good_key))[0] == "success"
+    with database.connection_context():
+        StripeConnection.update(status="needs-attention", status_reason="The key lacks the permission rak_payout_read.").execute()
+    runs_before = len(import_runs())
+
+    kind, page = result_of(paste(web, good_key))
+
+    assert kind == "success" and "bereits verbunden" not in page
+    [connection] = connections()
+    assert connection.status == "active" and len(import_runs()) == runs_before + 1
 
 
 def test_a_test_key_and_a_live_key_for_the_same_account_are_two_labelled_connections(web, user, stripe, shop):

@@ -7,11 +7,13 @@ from dataclasses import dataclass, field
 from flask import abort
 from peewee import fn
 
+from ..db import Prepared
 from ..models import BalanceTransaction, ImportRun, Payout, StripeConnection
 from ..sync.reconciliation import settled_transactions
 
 PAYOUTS_PER_PAGE = 100
 # ImportRun.status -> the contract's data-import-status ("retrying" is a running import that waits).
+RECONCILIATION = ("reconciled", "mismatch", "pending")  # Payout.reconciliation's values
 CONTRACT_STATUS = {"queued": "queued", "running": "running", "retrying": "running", "done": "done", "failed": "failed"}
 
 
@@ -52,47 +54,59 @@ def own_connection(user, connection_id):
     return connection
 
 
+def _with_counts(done, *states):
+    """Connections with their summary numbers as columns: correlated subqueries, each served by an index on
+    connection_id, so the page's cost does not grow with the number of accounts (nor much with their history)."""
+    outer = StripeConnection.id
+    payouts = [
+        Payout.select(fn.COUNT(Payout.id)).where((Payout.reconciliation == state) & (Payout.connection == outer))
+        .alias(f"payouts_{state}")
+        for state in states
+    ]
+    return StripeConnection.select(
+        StripeConnection,
+        ImportRun.select(fn.MAX(ImportRun.id)).where(ImportRun.connection == outer).alias("newest_run_id"),
+        ImportRun.select(fn.MAX(ImportRun.finished_at)).where((ImportRun.status == done) & (ImportRun.connection == outer))
+        .alias("last_done_at"),
+        BalanceTransaction.select(fn.COUNT(BalanceTransaction.id)).where(BalanceTransaction.connection == outer)
+        .alias("imported_count"),
+        *payouts,
+    )
+
+
+def _newest_runs():
+    return ImportRun.select(fn.MAX(ImportRun.id)).group_by(ImportRun.connection)
+
+
+_USER_CONNECTIONS = Prepared(StripeConnection, lambda done, *rest: _with_counts(done, *rest[:-1]).where(
+    StripeConnection.user == rest[-1]).order_by(StripeConnection.connected_at.desc(), StripeConnection.id.desc()))
+_USER_RUNS = Prepared(ImportRun, lambda user_id: ImportRun.select().where(ImportRun.id.in_(
+    _newest_runs().join(StripeConnection).where(StripeConnection.user == user_id))))
+_ONE_CONNECTION = Prepared(StripeConnection, lambda done, *rest: _with_counts(done, *rest[:-1]).where(
+    StripeConnection.id == rest[-1]))
+_ONE_RUN = Prepared(ImportRun, lambda connection_id: ImportRun.select().where(ImportRun.id.in_(
+    _newest_runs().where(ImportRun.connection == connection_id))))
+
+
 def user_accounts(user):
-    """Every connection of `user` (newest first) with its summary: five queries, however many there are."""
-    connections = list(
-        StripeConnection.select().where(StripeConnection.user == user.id)
-        .order_by(StripeConnection.connected_at.desc(), StripeConnection.id.desc())
-    )
-    return summarise(connections)
-
-
-def summarise(connections):
-    summaries = {c.id: AccountSummary(c) for c in connections}
-    if not summaries:
-        return []
-    ids = list(summaries)
-    newest = ImportRun.select(fn.MAX(ImportRun.id)).where(ImportRun.connection.in_(ids)).group_by(ImportRun.connection)
-    for run in ImportRun.select().where(ImportRun.id.in_(newest)):
-        summaries[run.connection_id].run = run
-    finished = (
-        ImportRun.select(ImportRun.connection, fn.MAX(ImportRun.finished_at).alias("at"))
-        .where(ImportRun.connection.in_(ids) & (ImportRun.status == "done"))
-        .group_by(ImportRun.connection).tuples()
-    )
-    for connection_id, at in finished:
-        summaries[connection_id].last_import_at = at
-    counted = (
-        BalanceTransaction.select(BalanceTransaction.connection, fn.COUNT(BalanceTransaction.id))
-        .where(BalanceTransaction.connection.in_(ids)).group_by(BalanceTransaction.connection).tuples()
-    )
-    for connection_id, count in counted:
-        summaries[connection_id].imported = count
-    payouts = (
-        Payout.select(Payout.connection, Payout.reconciliation, fn.COUNT(Payout.id))
-        .where(Payout.connection.in_(ids)).group_by(Payout.connection, Payout.reconciliation).tuples()
-    )
-    for connection_id, reconciliation, count in payouts:
-        summaries[connection_id].payouts[reconciliation] = count
-    return [summaries[c.id] for c in connections]
+    """Every connection of `user` (newest first) with its summary: two queries, however many there are."""
+    return _summaries(_USER_CONNECTIONS("done", *RECONCILIATION, user.id), _USER_RUNS(user.id))
 
 
 def account_summary(connection):
-    return summarise([connection])[0]
+    return _summaries(_ONE_CONNECTION("done", *RECONCILIATION, connection.id), _ONE_RUN(connection.id))[0]
+
+
+def _summaries(connections, runs):
+    newest = {run.id: run for run in runs}
+    return [
+        AccountSummary(
+            c, run=newest.get(c.newest_run_id), last_import_at=ImportRun.finished_at.python_value(c.last_done_at),
+            imported=c.imported_count,
+            payouts={state: getattr(c, f"payouts_{state}") for state in RECONCILIATION if getattr(c, f"payouts_{state}")},
+        )
+        for c in connections
+    ]
 
 
 def payouts_page(connection, page=1):

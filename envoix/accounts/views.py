@@ -9,7 +9,7 @@ from flask_login import current_user, login_required
 from ..money import format_money
 from ..rendering import page_or_fragment, wants_fragment
 from ..sync import problems, runs
-from . import bp, export, overview
+from . import bp, export, labels, overview
 from .fixes import fix_for
 
 
@@ -29,7 +29,7 @@ def _account_helpers():
     # The card is also rendered by other areas (after a disconnect) with only `connection` in hand.
     return {
         "account_summary": overview.account_summary, "fix_for": fix_for, "import_problem": problems.describe,
-        "has_endpoint": lambda endpoint: endpoint in current_app.view_functions,
+        "has_endpoint": lambda endpoint: endpoint in current_app.view_functions, **labels.TEMPLATE_GLOBALS,
     }
 
 

@@ -41,6 +41,36 @@ def store_connection(user, account_info, method, livemode, secret, refresh_token
     return connection
 
 
+def unchanged_connection(user, account_info, method, livemode, secret):
+    """`user`'s active connection that already holds exactly this secret and account data, or None.
+
+    Pasting the key Envoix already uses changes nothing: the caller then writes nothing and queues no
+    import (the scheduled ones carry on). A key fixed in Stripe's dashboard keeps its text, but its
+    connection is not active then (needs-attention), so it is stored again and imported.
+    """
+    connection = StripeConnection.get_or_none(
+        user=user, stripe_account_id=account_info.id, livemode=bool(livemode), method=method, status="active"
+    )
+    if connection is None or _account_fields(account_info) != {
+        name: getattr(connection, name) for name in ("business_name", "email", "country", "default_currency")
+    }:
+        return None
+    try:
+        same_secret = secrets.decrypt(connection.secret_encrypted) == secret
+    except secrets.UnreadableSecret:
+        return None
+    return connection if same_secret else None
+
+
+def _account_fields(account_info):
+    return dict(
+        business_name=_fitting(account_info.business_name, StripeConnection.business_name.max_length),
+        email=_fitting(account_info.email, StripeConnection.email.max_length),
+        country=(account_info.country or "").upper()[:2] or None,
+        default_currency=(account_info.default_currency or "").lower()[:3] or None,
+    )
+
+
 def _refuse_if_connected_elsewhere(user, account_id):
     # One Stripe account, one Envoix user: a second user's OAuth connection would share (and could
     # deauthorize) the first one's access, and its data belongs to whoever connected it first.
@@ -57,10 +87,7 @@ def _save(user, account_info, method, livemode, secret, refresh_token, scope):
     fields = dict(
         status="active",
         status_reason=None,
-        business_name=_fitting(account_info.business_name, StripeConnection.business_name.max_length),
-        email=_fitting(account_info.email, StripeConnection.email.max_length),
-        country=(account_info.country or "").upper()[:2] or None,
-        default_currency=(account_info.default_currency or "").lower()[:3] or None,
+        **_account_fields(account_info),
         secret_encrypted=secrets.encrypt(secret),
         secret_hint=secrets.mask(secret),
         refresh_token_encrypted=secrets.encrypt(refresh_token) if refresh_token else None,

@@ -8,7 +8,7 @@ from flask_babel import gettext as _
 from flask_babel import ngettext
 
 from .. import stripe_api, throttle
-from ..connect.connections import AlreadyConnectedElsewhere, store_connection
+from ..connect.connections import AlreadyConnectedElsewhere, store_connection, unchanged_connection
 from ..models import StripeConnection
 from ..permissions import REQUIRED_PERMISSIONS
 from .results import ValidationResult
@@ -93,6 +93,12 @@ def _checked_with_stripe(user, key):
 
 
 def _connect(user, account, livemode, key):
+    current = unchanged_connection(user, account, "api_key", livemode, key)
+    if current is not None:
+        return ValidationResult(
+            "success", _("This key is already connected and has every permission Envoix needs. Nothing changed."),
+            connection=current, livemode=livemode,
+        )
     earlier = StripeConnection.get_or_none(
         user=user, stripe_account_id=account.id, livemode=livemode, method="api_key"
     )

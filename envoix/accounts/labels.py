@@ -1,0 +1,49 @@
+"""Words for the codes the account pages show: one place, so each is translated once (template globals).
+
+Each label translates only the word it returns; an unknown code is shown as it is.
+"""
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+
+CONNECTION_STATUS = {"active": _l("active"), "revoked": _l("revoked"), "disconnected": _l("disconnected"),
+                     "needs-attention": _l("needs attention")}
+RECONCILIATION = {"reconciled": _l("reconciled"), "mismatch": _l("mismatch"), "pending": _l("pending")}
+RUN = {"queued": _l("Import queued"), "running": _l("Importing"), "retrying": _l("Retrying"), "done": _l("Imported"),
+       "failed": _l("Import failed")}
+STAGE = {"balance_transactions": _l("balance transactions"), "payouts": _l("payouts"), "charges": _l("charges"),
+         "refunds": _l("refunds"), "reconciliation": _l("reconciling payouts")}
+PAYOUT_STATUS = {"paid": _l("paid"), "pending": _l("pending at Stripe"), "in_transit": _l("in transit"),
+                 "failed": _l("failed"), "canceled": _l("canceled")}
+TRANSACTION_TYPE = {"charge": _l("Payment"), "payment": _l("Payment"), "refund": _l("Refund"),
+                    "payment_refund": _l("Refund"), "adjustment": _l("Adjustment"), "stripe_fee": _l("Stripe fee"),
+                    "application_fee": _l("Application fee"), "dispute": _l("Dispute"), "payout": _l("Payout")}
+
+
+def _label(words):
+    def label(code):
+        word = words.get(code)
+        return str(word) if word is not None else (code or "")
+    return label
+
+
+status_label = _label(CONNECTION_STATUS)
+reconciliation_label = _label(RECONCILIATION)
+run_label = _label(RUN)
+stage_label = _label(STAGE)
+payout_status_label = _label(PAYOUT_STATUS)
+transaction_type_label = _label(TRANSACTION_TYPE)
+
+
+def method_label(method):
+    return _("OAuth") if method == "oauth" else _("API key")
+
+
+def mode_label(livemode):
+    return _("Live") if livemode else _("Test mode")
+
+
+TEMPLATE_GLOBALS = dict(
+    status_label=status_label, reconciliation_label=reconciliation_label, run_label=run_label,
+    stage_label=stage_label, payout_status_label=payout_status_label, transaction_type_label=transaction_type_label,
+    method_label=method_label, mode_label=mode_label,
+)
