@@ -295,6 +295,7 @@ def run_scenario(base, plan, seconds, sessions_file, app_pids=(), double_pids=()
     """Run one wrk per (endpoint, connections) in `plan` at the same time; their results, and the CPU seconds
     the app's workers (requests and embedded jobs) and the double used meanwhile."""
     cpu_before = cpu_seconds(app_pids), cpu_seconds(double_pids)
+    worker_before = [cpu_seconds([pid]) for pid in app_pids]
     load_before = os.getloadavg()[0]
     running = [(endpoint, n, start_wrk(base, endpoint, n, seconds, sessions_file)) for endpoint, n in plan]
     results = []
@@ -303,6 +304,7 @@ def run_scenario(base, plan, seconds, sessions_file, app_pids=(), double_pids=()
         result["connections"] = n
         results.append(result)
     usage = {"app_cpu": cpu_seconds(app_pids) - cpu_before[0], "double_cpu": cpu_seconds(double_pids) - cpu_before[1],
+             "worker_cpu": [cpu_seconds([pid]) - before for pid, before in zip(app_pids, worker_before)],
              "load_before": load_before, "load_after": os.getloadavg()[0]}
     return results, usage
 
@@ -387,7 +389,8 @@ def report(outcome):
         lines.append(f"{label:<30}{sum(r['connections'] for r in results):>6}{requests_done:>9}"
                      f"{sum(r['rps'] for r in results):>8.1f}{'':>24}{sum(r['errors'] for r in results):>7}"
                      f"   (app CPU {cpu} ms/request, double {usage['double_cpu']:.1f} CPU s, "
-                     f"load average {usage['load_before']:.1f} -> {usage['load_after']:.1f})")
+                     f"load average {usage['load_before']:.1f} -> {usage['load_after']:.1f}; "
+                     f"CPU s per worker {' / '.join(f'{c:.1f}' for c in usage['worker_cpu'])})")
     healthz_rps = scenarios["healthz"][0][0]["rps"]
     mix_results = scenarios["mix"][0]
     share = sum(row["rps"] for row in mix_results) / healthz_rps if healthz_rps else 0.0

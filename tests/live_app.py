@@ -50,8 +50,8 @@ class LiveEnvoix:
                        check=True, capture_output=True)
         self._log = self.log_path.open("w")
         self.process = subprocess.Popen(
-            [str(bin_dir / "gunicorn"), "wsgi:app", "--workers", str(self.workers), "--threads", "4",
-             "--bind", f"127.0.0.1:{self.port}", "--access-logfile", "-"],
+            # Threads, access log and the rest come from gunicorn.conf.py, as for the Procfile's `web`.
+            [str(bin_dir / "gunicorn"), "wsgi:app", "--workers", str(self.workers), "--bind", f"127.0.0.1:{self.port}"],
             cwd=ROOT, env=self.env, stdout=self._log, stderr=subprocess.STDOUT,
         )
         deadline = time.monotonic() + timeout
