@@ -7,8 +7,12 @@ import pytest
 
 from envoix import create_app
 from envoix.db import database
-from envoix import migrations
+from envoix import log_redaction, migrations
 from envoix.models import ALL_MODELS
+
+# Redaction for the whole session, not only once an app exists: tests that drive the double with the stripe
+# library alone would otherwise log its DEBUG lines (OAuth token bodies among them) unredacted.
+log_redaction.install()
 
 TEST_DATABASE_URL = os.environ.get("ENVOIX_TEST_DATABASE_URL", "").strip()
 WEBHOOK_SECRET = "whsec_test_envoix_webhook_secret_0123456789"

@@ -83,6 +83,7 @@ def test_the_progress_fragment_is_polled_only_while_an_import_runs(app, web, use
     assert f'hx-get="/accounts/{connection.id}/progress"' in text and 'hx-trigger="every 2s"' in text
     assert '<progress max="5" value="1">' in text and "1.234 Objekte" in text and "Schritt 2 von 5" in text
     assert "<html" not in text and "HX-Trigger" not in fragment.headers
+    assert "hx-swap-oob" not in text
 
     with database.connection_context():
         ImportRun.update(status="retrying", error="retrying:2/4").where(ImportRun.id == run.id).execute()
@@ -96,6 +97,9 @@ def test_the_progress_fragment_is_polled_only_while_an_import_runs(app, web, use
     text = finished.get_data(as_text=True)
     assert steps.markers(text, "import-status") == ["done"] and "hx-trigger" not in text
     assert finished.headers["HX-Trigger"] == "import-finished"  # the payouts list reloads itself
+    # …and the page's "last import" time comes along out of band (it said "not yet" before).
+    [last_import] = re.findall(rf'<span id="last-import-{connection.id}"[^>]*hx-swap-oob="true">([^<]*)</span>', text)
+    assert last_import.strip() and last_import.strip() != "noch nicht"
 
 
 def test_a_key_revoked_at_stripe_shows_on_the_next_check_with_the_way_to_fix_it(app, web, user, stripe):

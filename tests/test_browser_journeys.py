@@ -33,6 +33,7 @@ TEXT = {
         "missing_two": "Der Schlüssel funktioniert, aber ihm fehlen 2 Berechtigungen, die Envoix braucht.",
         "confirm_disconnect": "Verbindung zu diesem Stripe-Konto trennen?",
         "accounts": "Konten",
+        "not_yet": "noch nicht",
     },
     "en": {
         "signup": "Create your Envoix account",
@@ -46,6 +47,7 @@ TEXT = {
         "missing_two": "The key works, but it lacks 2 permissions Envoix needs.",
         "confirm_disconnect": "Disconnect this Stripe account?",
         "accounts": "Accounts",
+        "not_yet": "not yet",
     },
 }
 IMPORT_TIMEOUT_MS = 30_000
@@ -342,6 +344,8 @@ def test_the_import_shows_its_progress_until_it_is_done(open_journey, double, db
         expect(status).to_have_attribute("data-import-status", "done", timeout=IMPORT_TIMEOUT_MS)
         # The payouts list reloads itself when the import has ended (htmx, on the "import-finished" event).
         expect(page.locator("[data-payout]")).to_have_count(payouts)
+        # …and so does the "last import" time at the top (out of band, with the last progress fragment).
+        expect(page.get_by_test_id("last-import")).not_to_have_text(TEXT[lang]["not_yet"])
     if shown_first != "done":
         assert any("/progress" in url for url in polls), f"the page never asked for the import's progress: {polls}"
     journey.shot("2-done")

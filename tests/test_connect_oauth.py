@@ -222,12 +222,27 @@ def test_stripe_failing_after_retries_stores_nothing(web, user, stripe, app, whe
     path = steps.callback_path(web)
     app.config["STRIPE_TIMEOUT"] = 0.3  # the double answers after 1 s: a timeout, quickly
     fail(stripe, where, failure)
+    connected_before = set(stripe.connected_accounts)
 
     response = web.get(path)
 
     assert response.status_code == 503
     assert steps.result_of(response) == "stripe-unavailable"
     assert steps.connections() == []
+    # Nothing stored, nothing left connected at Stripe either (after a failed account read, Envoix lets go).
+    assert set(stripe.connected_accounts) == connected_before
+
+
+def test_when_the_new_account_cannot_be_read_a_link_another_connection_uses_is_kept(web, user, stripe, app):
+    assert steps.result_of(steps.connect(web)) == "success"
+    fail(stripe, "account", "500")
+    before = len(stripe.requests)
+
+    response = steps.connect(web)
+
+    assert steps.result_of(response) == "stripe-unavailable"
+    assert steps.connections()[0].status == "active"
+    assert [r["path"] for r in stripe.requests[before:] if r["path"] == "/oauth/deauthorize"] == []
 
 
 def test_connecting_the_same_account_again_updates_the_one_connection(web, user, stripe, app):

@@ -23,17 +23,9 @@ from envoix.stripe_double.state import Collection
 ROOT = Path(__file__).resolve().parent.parent
 
 
-@pytest.fixture(scope="module")
-def running():
-    double = StripeDouble().start()
-    yield double
-    double.stop()
-
-
 @pytest.fixture
-def double(running):
-    running.reset()
-    return running
+def double(stripe):
+    return stripe
 
 
 def client(double, key=None, **options):
@@ -568,7 +560,7 @@ def test_demo_seeds_are_the_same_every_time(double):
 
 
 def test_http_keep_alive_and_a_clean_stop():
-    before = threading.active_count()
+    before = set(threading.enumerate())
     double = StripeDouble().start()
     host, port = urlsplit(double.url).hostname, urlsplit(double.url).port
     connection = http.client.HTTPConnection(host, port, timeout=5)
@@ -579,7 +571,7 @@ def test_http_keep_alive_and_a_clean_stop():
     double.stop()  # with the keep-alive connection still open
 
     connection.close()
-    assert threading.active_count() == before
+    assert [thread for thread in threading.enumerate() if thread not in before] == []  # none of its threads left
     with pytest.raises(OSError):
         socket.create_connection((host, port), timeout=1).close()
 

@@ -76,8 +76,10 @@ def start_import(connection_id):
 
 def _import_status(connection, status=200, notice=None):
     summary = overview.account_summary(connection)
+    # Once the import has ended, the fragment also brings the page's "last import" time along (out of band).
     body, status, headers = page_or_fragment("accounts/progress.html", "accounts/_import_status.html", status=status,
-                                             connection=connection, summary=summary, notice=notice)
+                                             connection=connection, summary=summary, notice=notice,
+                                             last_import_oob=wants_fragment() and not summary.importing)
     if not summary.importing:
         # The payouts list on the detail page listens for this and reloads with the import's outcome.
         headers["HX-Trigger"] = "import-finished"

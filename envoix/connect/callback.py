@@ -4,6 +4,7 @@ import logging
 from flask_babel import gettext as _
 
 from .. import stripe_api
+from ..models import StripeConnection
 from ..validate.results import ValidationResult
 from . import oauth_client
 from .connections import AlreadyConnectedElsewhere, store_connection
@@ -15,7 +16,7 @@ def finish_oauth(user, args):
     """Everything the callback does: state, code exchange, account read, storing. Nothing is stored unless success."""
     try:
         token = oauth_client.exchange_code(args)
-        account = stripe_api.read_account(stripe_api.platform_credentials(token["stripe_user_id"]))
+        account = _read_new_account(token["stripe_user_id"])
         connection = store_connection(
             user, account, "oauth", bool(token.get("livemode")), token["access_token"],
             refresh_token=token.get("refresh_token"), scope=token.get("scope"),
@@ -40,6 +41,32 @@ def finish_oauth(user, args):
             details=[_("Ask the person who connected it to disconnect it first, or log in with their Envoix account.")],
         )
     return ValidationResult("success", _("Connected. Envoix is importing your transactions now."), connection=connection)
+
+
+def _read_new_account(account_id):
+    """The account Stripe just connected. If it cannot be read, nothing is stored, so Envoix lets go of it at Stripe
+    too: otherwise the platform would stay connected to an account the user sees nowhere in Envoix."""
+    try:
+        return stripe_api.read_account(stripe_api.platform_credentials(account_id))
+    except stripe_api.StripeProblem:
+        _let_go(account_id)
+        raise
+
+
+def _let_go(account_id):
+    # The platform holds one link per account: if an Envoix connection (this user reconnecting, or another user)
+    # already uses it, deauthorizing would cut that one off too.
+    in_use = StripeConnection.select().where(
+        (StripeConnection.stripe_account_id == account_id) & (StripeConnection.method == "oauth")
+        & (StripeConnection.status == "active")
+    ).exists()
+    if in_use:
+        return
+    try:
+        stripe_api.deauthorize(account_id)
+    except stripe_api.StripeProblem as problem:
+        # Stripe keeps the link until the user connects again (which reuses it) or removes it in the dashboard.
+        log.warning("could not disconnect an account whose read failed: %s", type(problem).__name__)
 
 
 def invalid_state():

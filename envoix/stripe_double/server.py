@@ -178,16 +178,18 @@ class Handler(BaseHTTPRequestHandler):
 
     def _answer(self, double, path, query, form):
         """(status, body, headers) for a Stripe request, faults first; status None means drop the connection."""
+        state = double.state  # the state of the test that asked, even if a slow answer outlives it
         fault = double.faults.take(path, query)
         if fault is not None:
             if fault.kind == "drop":
                 return None, None, {}
             if fault.kind in ("latency", "timeout"):
                 double.sleep(fault.seconds)
+                if double.state is not state:
+                    return None, None, {}  # reset meanwhile: its test is over, nobody waits for this answer
             else:
                 return _fault_answer(fault)
         try:
-            state = double.state
             with state.lock:
                 return (*_dispatch(state, self.command, path, query, form, self.headers), {})
         except StripeError as error:
