@@ -395,6 +395,12 @@ def report(outcome):
     mix_results = scenarios["mix"][0]
     share = sum(row["rps"] for row in mix_results) / healthz_rps if healthz_rps else 0.0
     lines.append(f"mix throughput / healthz throughput: {share:.0%}")
+    healthz_cpu = scenarios["healthz"][1]["app_cpu"] / max(1, scenarios["healthz"][0][0]["requests"])
+    for name, (results, usage) in scenarios.items():
+        if name.startswith("solo ") and results[0]["requests"]:
+            cpu = usage["app_cpu"] / results[0]["requests"]
+            lines.append(f"{name}: {results[0]['rps'] / healthz_rps:.0%} of /healthz's throughput alone; "
+                         f"app CPU {1000 * cpu:.1f} ms/request = {cpu / healthz_cpu:.1f} x /healthz's")
     all_rows = [row for _, results, _ in outcome["scenarios"] for row in results]
     for row in all_rows:
         if row["errors"]:

@@ -127,7 +127,7 @@ class _PooledHTTPClient(stripe.HTTPClient):
         self._pool.clear()
 
 
-def _http_client(timeout):
+def http_client(timeout):
     # One per process and timeout. With a proxy set in the environment, the library's requests-based client,
     # which honours HTTPS_PROXY and NO_PROXY as requests does everywhere.
     # Keyed by process too: a forked worker must not share its parent's sockets.
@@ -146,7 +146,7 @@ def _client(credentials, max_retries=None):
         client_id=config.get("STRIPE_CLIENT_ID"),
         base_addresses={"api": config["STRIPE_API_BASE"], "connect": config["STRIPE_CONNECT_BASE"]},
         max_network_retries=config["STRIPE_MAX_RETRIES"] if max_retries is None else max_retries,
-        http_client=_http_client(config["STRIPE_TIMEOUT"]),
+        http_client=http_client(config["STRIPE_TIMEOUT"]),
     )
 
 
