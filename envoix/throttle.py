@@ -3,6 +3,9 @@ import hashlib
 from dataclasses import dataclass
 from datetime import timedelta
 
+from peewee import fn
+
+from .db import database
 from .models import ThrottleHit, utcnow
 
 
@@ -50,13 +53,15 @@ def admit(buckets, limit):
     A refused attempt takes its hits back, so hammering does not extend the wait.
     """
     buckets = [_stored(bucket) for bucket in buckets]
-    hit_ids = [ThrottleHit.insert(bucket=bucket, at=utcnow()).execute() for bucket in buckets]
+    with database.atomic():  # one commit for all buckets, before counting
+        hit_ids = [ThrottleHit.insert(bucket=bucket, at=utcnow()).execute() for bucket in buckets]
     since = utcnow() - limit.window
-    counts = [
-        ThrottleHit.select().where((ThrottleHit.bucket == bucket) & (ThrottleHit.at > since)).count()
-        for bucket in buckets
-    ]
-    if max(counts, default=0) <= limit.attempts:
+    counts = (
+        ThrottleHit.select(fn.COUNT(ThrottleHit.id))
+        .where(ThrottleHit.bucket.in_(buckets) & (ThrottleHit.at > since))
+        .group_by(ThrottleHit.bucket).tuples()
+    )
+    if max((count for count, in counts), default=0) <= limit.attempts:
         return 0
     ThrottleHit.delete().where(ThrottleHit.id.in_(hit_ids)).execute()
     return max(1, first_blocked(buckets, limit))
