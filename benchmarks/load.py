@@ -1,7 +1,7 @@
 """Load benchmark: gunicorn (2 workers) on SQLite and PostgreSQL, 50 signed-in users, wrk against the busy pages.
 
 What it does, per database:
-  1. starts Envoix as the Procfile does (`flask db upgrade`, then `gunicorn wsgi:app`, 2 workers, 4 threads)
+  1. starts Envoix as the Procfile does (`flask db upgrade`, then `gunicorn wsgi:app` with gunicorn.conf.py, 2 workers)
      on a loopback port, pointed at the Stripe double, which runs in a process of its own so its CPU is
      not the benchmark's or the app's;
   2. set-up, not measured: signs up 50 users over HTTP and connects 3 accounts each with a valid restricted
@@ -11,15 +11,15 @@ What it does, per database:
   4. scenario "mix": `GET /accounts`, `GET /connect` and key validation (`POST /connect/key`, htmx style)
      at the same time, round robin over the 50 users' sessions, one wrk per endpoint so that each gets its
      own latency distribution; the connections add up to the same bounded concurrency as "healthz".
+  5. with --solo, each mix endpoint alone at the full concurrency, and what it costs against /healthz.
   It prints requests/s, p50/p99 latency and errors per endpoint, the mix's throughput as a share of
   /healthz's, and whether each target is met (zero errors, /accounts p99 < 100 ms, mix >= 40 % of /healthz).
   An error is a socket error, a timeout, an answer other than 200, or a 200 without the page's marker
   (a lost session would answer 302 to /login, which wrk alone counts as fine).
 
-Each key validation sends one of that user's own keys again: Stripe is asked (ten probes at once), the key
-is stored again ("key updated") and an import of the account is queued, as in the app, so the embedded job
-worker's imports are part of the mix's cost. Per scenario it also prints the CPU time gunicorn's workers
-used per request (requests and jobs together), read from /proc: unlike requests/s and latency it hardly
+Each key validation sends one of that user's own keys again: Stripe is asked (ten probes at once) and the
+answer rendered; the key being the one already in use, nothing is written and no import is queued (as in the app).
+Per scenario it also prints the CPU time gunicorn's workers used per request (requests and jobs together), read from /proc: unlike requests/s and latency it hardly
 depends on what else the machine is doing, so compare that between runs on a busy machine.
 
 Load comes from wrk (`apt-get install wrk`), driven by benchmarks/sessions.lua. Not a test; CI does not run it.
