@@ -19,8 +19,9 @@ What it does, per database:
 
 Each key validation sends one of that user's own keys again: Stripe is asked (ten probes at once) and the
 answer rendered; the key being the one already in use, nothing is written and no import is queued (as in the app).
-Per scenario it also prints the CPU time gunicorn's workers used per request (requests and jobs together), read from /proc: unlike requests/s and latency it hardly
-depends on what else the machine is doing, so compare that between runs on a busy machine.
+Per scenario it also prints the CPU time gunicorn's workers used per request (requests and jobs together), read
+from /proc, and per worker (are connections spread over both?): unlike requests/s and latency it hardly depends on
+what else the machine is doing, so compare that between runs on a busy machine.
 
 Load comes from wrk (`apt-get install wrk`), driven by benchmarks/sessions.lua. Not a test; CI does not run it.
 
