@@ -1,6 +1,6 @@
 """What the account pages show: each connection with its import state and counts, its payouts, one payout's lines.
 
-The list page asks the same few grouped queries whatever the number of accounts (never one per card).
+The list page asks two queries whatever the number of accounts (never one per card).
 """
 from dataclasses import dataclass, field
 
@@ -54,14 +54,15 @@ def own_connection(user, connection_id):
     return connection
 
 
-def _with_counts(done, *states):
+def _with_counts(done, states):
     """Connections with their summary numbers as columns: correlated subqueries, each served by an index on
-    connection_id, so the page's cost does not grow with the number of accounts (nor much with their history)."""
+    connection_id, so the page's cost does not grow with the number of accounts (nor much with their history).
+    `done` and `states` are ImportRun's "done" and Payout.reconciliation's values, passed in as parameters."""
     outer = StripeConnection.id
     payouts = [
         Payout.select(fn.COUNT(Payout.id)).where((Payout.reconciliation == state) & (Payout.connection == outer))
-        .alias(f"payouts_{state}")
-        for state in states
+        .alias(f"payouts_{name}")
+        for name, state in zip(RECONCILIATION, states)
     ]
     return StripeConnection.select(
         StripeConnection,
@@ -74,18 +75,26 @@ def _with_counts(done, *states):
     )
 
 
-def _newest_runs():
+def _newest_run_ids():
     return ImportRun.select(fn.MAX(ImportRun.id)).group_by(ImportRun.connection)
 
 
-_USER_CONNECTIONS = Prepared(StripeConnection, lambda done, *rest: _with_counts(done, *rest[:-1]).where(
-    StripeConnection.user == rest[-1]).order_by(StripeConnection.connected_at.desc(), StripeConnection.id.desc()))
-_USER_RUNS = Prepared(ImportRun, lambda user_id: ImportRun.select().where(ImportRun.id.in_(
-    _newest_runs().join(StripeConnection).where(StripeConnection.user == user_id))))
-_ONE_CONNECTION = Prepared(StripeConnection, lambda done, *rest: _with_counts(done, *rest[:-1]).where(
-    StripeConnection.id == rest[-1]))
-_ONE_RUN = Prepared(ImportRun, lambda connection_id: ImportRun.select().where(ImportRun.id.in_(
-    _newest_runs().where(ImportRun.connection == connection_id))))
+def _user_connections(done, reconciled, mismatch, pending, user_id):
+    return _with_counts(done, (reconciled, mismatch, pending)).where(StripeConnection.user == user_id).order_by(
+        StripeConnection.connected_at.desc(), StripeConnection.id.desc())
+
+
+def _one_connection(done, reconciled, mismatch, pending, connection_id):
+    return _with_counts(done, (reconciled, mismatch, pending)).where(StripeConnection.id == connection_id)
+
+
+# Written once, run with each user's or connection's values (db.Prepared): the values in SQL order.
+_USER_CONNECTIONS = Prepared(StripeConnection, _user_connections)
+_USER_RUNS = Prepared(ImportRun, lambda user_id: ImportRun.select().where(
+    ImportRun.id.in_(_newest_run_ids().join(StripeConnection).where(StripeConnection.user == user_id))))
+_ONE_CONNECTION = Prepared(StripeConnection, _one_connection)
+_ONE_RUN = Prepared(ImportRun, lambda connection_id: ImportRun.select().where(
+    ImportRun.id.in_(_newest_run_ids().where(ImportRun.connection == connection_id))))
 
 
 def user_accounts(user):
@@ -94,7 +103,8 @@ def user_accounts(user):
 
 
 def account_summary(connection):
-    return _summaries(_ONE_CONNECTION("done", *RECONCILIATION, connection.id), _ONE_RUN(connection.id))[0]
+    found = _summaries(_ONE_CONNECTION("done", *RECONCILIATION, connection.id), _ONE_RUN(connection.id))
+    return found[0] if found else AccountSummary(connection)  # deleted meanwhile: nothing to count
 
 
 def _summaries(connections, runs):
@@ -103,7 +113,7 @@ def _summaries(connections, runs):
         AccountSummary(
             c, run=newest.get(c.newest_run_id), last_import_at=ImportRun.finished_at.python_value(c.last_done_at),
             imported=c.imported_count,
-            payouts={state: getattr(c, f"payouts_{state}") for state in RECONCILIATION if getattr(c, f"payouts_{state}")},
+            payouts={name: getattr(c, f"payouts_{name}") for name in RECONCILIATION if getattr(c, f"payouts_{name}")},
         )
         for c in connections
     ]
