@@ -6,6 +6,7 @@ puts one on the queue. Without REDIS_URL the web process runs an embedded consum
 alone imports; with Redis, the Procfile's `worker` (`huey_consumer envoix.worker.huey`) does.
 """
 import logging
+import threading
 from pathlib import Path
 
 from flask import current_app
@@ -93,12 +94,32 @@ class EmbeddedConsumer(Consumer):
         pass
 
 
+_start_lock = threading.Lock()
+
+
 def start_embedded_worker(app, workers=2):
+    """Start this process's job consumer (once, however many threads ask at the same time); returns it."""
     huey = app.extensions["huey"]
-    if huey.immediate or app.extensions.get("envoix_consumer"):
-        return app.extensions.get("envoix_consumer")
-    consumer = EmbeddedConsumer(huey, workers=workers, periodic=True, worker_type="thread", check_worker_health=False)
-    consumer.start()
-    app.extensions["envoix_consumer"] = consumer
+    with _start_lock:
+        if huey.immediate or app.extensions.get("envoix_consumer"):
+            return app.extensions.get("envoix_consumer")
+        consumer = EmbeddedConsumer(huey, workers=workers, periodic=True, worker_type="thread",
+                                    check_worker_health=False)
+        consumer.start()
+        app.extensions["envoix_consumer"] = consumer
     log.info("embedded job worker started (%s threads)", workers)
     return consumer
+
+
+def run_jobs_when_serving(app):
+    """Start the embedded consumer with the first request this process serves.
+
+    Serving processes (gunicorn's workers, `flask run`) then run the jobs; a command that only loads the app
+    (`flask db upgrade` in the release phase, `flask secrets rotate`) starts none, so it never takes a job it would
+    abandon when it exits.
+    """
+
+    @app.before_request
+    def _start_jobs():
+        if "envoix_consumer" not in app.extensions:
+            start_embedded_worker(app)

@@ -19,6 +19,8 @@ from flask import current_app
 
 log = logging.getLogger(__name__)
 PERMISSION_IN_MESSAGE = re.compile(r"Having the '(rak_[a-z_]+)' permission")
+# The deauthorize endpoint's answer for an account the platform is not connected to (invalid_client, 401).
+NOT_CONNECTED_MESSAGE = re.compile(r"is not connected to stripe account", re.IGNORECASE)
 
 
 class StripeProblem(Exception):
@@ -50,11 +52,12 @@ class AccessRevoked(StripeProblem):
 
 
 class StripeRefused(StripeProblem):
-    """Any other 4xx: Stripe understood and said no; `code` is Stripe's error code if it gave one."""
+    """Any other 4xx: Stripe understood and said no; `code` is Stripe's error code if it gave one.
+    `not_connected`: Stripe said the platform is not connected to the account (a deauthorize of one it forgot)."""
 
-    def __init__(self, code, status):
+    def __init__(self, code, status, not_connected=False):
         super().__init__(f"Stripe refused the request ({status}, {code})")
-        self.code, self.status = code, status
+        self.code, self.status, self.not_connected = code, status, not_connected
 
 
 @dataclass(frozen=True)
@@ -176,7 +179,9 @@ def _translated_errors():
             raise StripeUnavailable(type(error).__name__) from None
         if error.http_status == 429:
             raise StripeUnavailable("rate limited") from None
-        raise StripeRefused(getattr(error, "code", None), error.http_status) from None
+        text = str(getattr(error, "user_message", None) or error)
+        raise StripeRefused(getattr(error, "code", None), error.http_status,
+                            not_connected=NOT_CONNECTED_MESSAGE.search(text) is not None) from None
     except ValueError:
         # The library raises ValueError-shaped errors for bodies it cannot parse in a few paths.
         raise StripeUnavailable("unreadable answer") from None
@@ -210,7 +215,9 @@ def deauthorize(account_id):
         with _translated_errors():
             client.oauth.deauthorize({"client_id": config["STRIPE_CLIENT_ID"], "stripe_user_id": account_id})
     except StripeRefused as refused:
-        if refused.code == "invalid_client" or refused.status in (400, 401):
+        # Only Stripe's "not connected" answer means done: the same invalid_client code also says that the
+        # platform's own key is wrong, and then the account is still connected at Stripe.
+        if refused.not_connected:
             return False
         raise
     return True

@@ -74,6 +74,20 @@ def test_an_account_stripe_already_forgot_still_disconnects_here(web, stripe, oa
     assert connection.status == "disconnected" and connection.secret_encrypted is None
 
 
+def test_a_platform_key_stripe_refuses_does_not_count_as_already_disconnected(app, web, stripe, oauth_connection):
+    # Stripe answers both with invalid_client: only "not connected" means the link is gone.
+    app.config["STRIPE_SECRET_KEY"] = "sk_test_not_the_platforms_key_0000000000"
+
+    response = web.post(f"/accounts/{oauth_connection.id}/disconnect")
+
+    page = response.get_data(as_text=True)
+    assert response.status_code == 502 and 'data-disconnect="failed"' in page
+    assert "abgelehnt" in page and "weiterhin verbunden" in page  # not "could not be reached": retrying won't help
+    (connection,) = steps.connections()
+    assert connection.status == "active" and connection.secret_encrypted == oauth_connection.secret_encrypted
+    assert oauth_connection.stripe_account_id in stripe.connected_accounts
+
+
 def test_when_stripe_is_down_nothing_changes_and_the_user_is_told(web, stripe, oauth_connection):
     make_deauthorize_fail(stripe)
 

@@ -1,4 +1,6 @@
 """Routes of the connection panel, the OAuth dance and disconnecting an account."""
+import logging
+
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
@@ -9,6 +11,8 @@ from ..rendering import wants_fragment
 from . import bp, callback, oauth_client
 from .disconnect import disconnect as disconnect_connection
 from .panel import render_panel
+
+log = logging.getLogger(__name__)
 
 
 @bp.route("/connect")
@@ -51,9 +55,12 @@ def disconnect(connection_id):
         abort(404)
     try:
         disconnect_connection(connection)
-    except stripe_api.StripeProblem:
+    except stripe_api.StripeProblem as problem:
+        refused = isinstance(problem, stripe_api.StripeRefused)
+        if refused:
+            log.warning("Stripe refused to deauthorize an account: %s", problem)
         template = "connect/_disconnect_failed.html" if wants_fragment() else "connect/disconnect_failed.html"
-        return render_template(template, connection=connection), 503
+        return render_template(template, connection=connection, refused=refused), 502 if refused else 503
     if wants_fragment():
         return render_template("accounts/_card.html", connection=connection)
     flash(_("%(account)s is disconnected. Its imported history stays here.",

@@ -85,7 +85,8 @@ def deauthorize(state, form, headers):
     if client_id != state.client_id:
         raise oauth_error(400, "invalid_client", f"No such application: '{client_id}'")
     if account_id not in state.connected:
-        raise oauth_error(400, "invalid_client", f"This application is not connected to stripe account "
+        # 401, as the official libraries' own tests have Stripe answer it.
+        raise oauth_error(401, "invalid_client", f"This application is not connected to stripe account "
                                                  f"{account_id}, or that account does not exist.")
     state.disconnect(account_id)
     return 200, {"stripe_user_id": account_id}
