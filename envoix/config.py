@@ -2,6 +2,7 @@
 import os
 import secrets as _random
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from cryptography.fernet import Fernet
 
@@ -82,6 +83,8 @@ def from_environment(instance_path, environ=None):
         "WTF_CSRF_TIME_LIMIT": None,
         "WTF_CSRF_SSL_STRICT": production,
         "LOG_LEVEL": env.get("LOG_LEVEL", "INFO").upper(),
+        # Times on the pages (imports, connections) are shown in this zone; the CSV export stays in UTC.
+        "BABEL_DEFAULT_TIMEZONE": _timezone(env.get("ENVOIX_TIMEZONE", "Europe/Berlin")),
         # Background jobs: run inside the web process unless a separate worker serves Redis.
         "ENVOIX_EMBEDDED_WORKER": _flag(env.get("ENVOIX_EMBEDDED_WORKER"), default=not env.get("REDIS_URL")),
         "ENVOIX_IMPORT_EVERY_MINUTES": int(env.get("ENVOIX_IMPORT_EVERY_MINUTES", "60")),
@@ -93,6 +96,15 @@ def from_environment(instance_path, environ=None):
         "KEY_VALIDATIONS_PER_MINUTE": int(env.get("KEY_VALIDATIONS_PER_MINUTE", "10")),
         "LOGIN_FAILURES_PER_15_MINUTES": int(env.get("LOGIN_FAILURES_PER_15_MINUTES", "5")),
     }
+
+
+def _timezone(value):
+    name = (value or "").strip() or "Europe/Berlin"
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"ENVOIX_TIMEZONE must be an IANA time zone such as Europe/Berlin, not {name!r}") from None
+    return name
 
 
 def _oauth_scope(value):

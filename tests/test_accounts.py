@@ -1,13 +1,14 @@
 """The account pages: every connected account with its markers, one account's details, live progress,
 the way to fix a connection Stripe stopped honouring, and nobody else's accounts."""
 import re
+from datetime import datetime
 
 import pytest
 from conftest import Web
 
 import account_steps as steps
 from envoix.db import database
-from envoix.models import BalanceTransaction, ImportRun, Payout, StripeConnection, utcnow
+from envoix.models import BalanceTransaction, ImportRun, Payout, StripeConnection, User, utcnow
 from envoix.money import format_money
 
 
@@ -54,6 +55,24 @@ def test_the_detail_page_shows_the_account_its_import_and_a_disconnect_that_asks
     assert steps.markers(page, "import-status") == ["done"]
     assert steps.markers(page, "imported") == [str(steps.in_double(stripe, account_id))]
     assert "Importiert" in page and 'hx-trigger="every 2s"' not in page
+
+
+# Stored in UTC: 10:00 on 1 July is 12:00 in Berlin (summer time), 06:00 in New York.
+@pytest.mark.parametrize("zone, shown", [(None, "01.07.26, 12:00"), ("America/New_York", "01.07.26, 06:00")])
+def test_times_are_shown_in_german_time_unless_envoix_timezone_says_otherwise(app_with, stripe, zone, shown):
+    app = app_with(**({"BABEL_DEFAULT_TIMEZONE": zone} if zone else {}))
+    web = Web(app.test_client())
+    web.sign_up()
+    with database.connection_context():
+        lena = User.get(User.email == "lena@example.com")
+    connection, _, _ = steps.connect_by_key(app, stripe, lena)
+    finished = datetime(2026, 7, 1, 10, 0)
+    with database.connection_context():
+        ImportRun.create(connection=connection.id, status="done", started_at=finished, finished_at=finished)
+
+    page = web.get(f"/accounts/{connection.id}").get_data(as_text=True)
+
+    assert re.findall(r'data-testid="last-import">([^<]*)<', page) == [shown]
 
 
 def test_disconnecting_from_the_detail_page_keeps_the_history(app, web, user, stripe):

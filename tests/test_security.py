@@ -114,3 +114,12 @@ def test_logs_never_contain_stripe_secrets(app, caplog, secret):
 
 def test_redaction_leaves_ordinary_text_alone():
     assert redact("payout po_123 for acct_1ABC settled") == "payout po_123 for acct_1ABC settled"
+
+
+def test_envoix_timezone_sets_the_zone_of_the_pages_and_an_unknown_one_stops_the_start(tmp_path):
+    base = {"ENVOIX_ENV": "development", "DATABASE_URL": f"sqlite:///{tmp_path / 'tz.sqlite3'}"}
+    assert create_app(environ=base, instance_path=str(tmp_path)).config["BABEL_DEFAULT_TIMEZONE"] == "Europe/Berlin"
+    chosen = create_app(environ={**base, "ENVOIX_TIMEZONE": "America/New_York"}, instance_path=str(tmp_path))
+    assert chosen.config["BABEL_DEFAULT_TIMEZONE"] == "America/New_York"
+    with pytest.raises(ConfigError, match="ENVOIX_TIMEZONE"):
+        create_app(environ={**base, "ENVOIX_TIMEZONE": "Mars/Olympus Mons"}, instance_path=str(tmp_path))
