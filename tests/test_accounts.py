@@ -1,7 +1,7 @@
 """The account pages: every connected account with its markers, one account's details, live progress,
 the way to fix a connection Stripe stopped honouring, and nobody else's accounts."""
 import re
-from datetime import datetime
+from datetime import datetime, timezone
 
 import pytest
 from conftest import Web
@@ -67,12 +67,16 @@ def test_times_are_shown_in_german_time_unless_envoix_timezone_says_otherwise(ap
         lena = User.get(User.email == "lena@example.com")
     connection, _, _ = steps.connect_by_key(app, stripe, lena)
     finished = datetime(2026, 7, 1, 10, 0)
+    arrival = int(datetime(2026, 7, 3, tzinfo=timezone.utc).timestamp())  # a day: Stripe sends midnight UTC
     with database.connection_context():
         ImportRun.create(connection=connection.id, status="done", started_at=finished, finished_at=finished)
+        Payout.create(connection=connection.id, stripe_id="po_tz", amount=100, currency="eur", status="paid",
+                      created=arrival - 3600, arrival_date=arrival)
 
     page = web.get(f"/accounts/{connection.id}").get_data(as_text=True)
 
     assert re.findall(r'data-testid="last-import">([^<]*)<', page) == [shown]
+    assert "03.07.2026" in page  # the arrival day stays that day in every time zone
 
 
 def test_disconnecting_from_the_detail_page_keeps_the_history(app, web, user, stripe):

@@ -20,8 +20,14 @@ def _money(amount, currency):
 
 @bp.app_template_filter("stripe_date")
 def _stripe_date(timestamp, format="medium"):
-    # Stripe's times are Unix seconds.
+    # Stripe's times are Unix seconds: the day it was where the user is (ENVOIX_TIMEZONE).
     return format_date(datetime.fromtimestamp(timestamp, timezone.utc), format) if timestamp else ""
+
+
+@bp.app_template_filter("stripe_day")
+def _stripe_day(timestamp, format="medium"):
+    # A day Stripe sends as midnight UTC (a payout's arrival_date): that calendar day, wherever the user is.
+    return format_date(datetime.fromtimestamp(timestamp, timezone.utc).date(), format) if timestamp else ""
 
 
 @bp.app_context_processor
