@@ -51,9 +51,8 @@ def unchanged_connection(user, account_info, method, livemode, secret):
     connection = StripeConnection.get_or_none(
         user=user, stripe_account_id=account_info.id, livemode=bool(livemode), method=method, status="active"
     )
-    if connection is None or _account_fields(account_info) != {
-        name: getattr(connection, name) for name in ("business_name", "email", "country", "default_currency")
-    }:
+    if connection is None or any(getattr(connection, name) != value
+                                 for name, value in _account_fields(account_info).items()):
         return None
     try:
         same_secret = secrets.decrypt(connection.secret_encrypted) == secret
