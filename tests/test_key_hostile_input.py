@@ -68,6 +68,7 @@ def stored_connections():
 @example(pasted="<script>alert('x')</script>", htmx=True)
 @example(pasted="rk_live_" + "A" * 24 + "<script>", htmx=False)
 @example(pasted="sk_live_" + "x" * 500, htmx=True)
+@example(pasted="pk_00000Accounts", htmx=False)  # a tail that is a word of the page (found by Hypothesis in CI)
 def test_hostile_input_gets_a_plain_answer_and_nothing_is_stored(hostile_web, stripe, pasted, htmx):
     asked_before = len(stripe.requests)
 
@@ -84,6 +85,8 @@ def test_hostile_input_gets_a_plain_answer_and_nothing_is_stored(hostile_web, st
     if MARKUP & set(key) or len(key) >= 6:
         assert key not in page or key in hostile_web.baseline
     if key[:3] in ("rk_", "sk_", "pk_") and len(key) >= 16:
-        assert key not in page and key[8:] not in page
+        # The key's tail may be a word the page always has ("pk_00000Accounts": "Accounts"): as above, text that
+        # every answer carries anyway is not a reflection. The whole key never appears.
+        assert key not in page and (key[8:] not in page or key[8:] in hostile_web.baseline)
     if not RESTRICTED_KEY_SHAPE.fullmatch(key):
         assert len(stripe.requests) == asked_before  # refused before any network call
