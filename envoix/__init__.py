@@ -5,6 +5,7 @@ from flask import Flask
 
 from . import cli, config, db, errors, i18n, jobs, log_redaction, security
 from .auth.session import login_manager
+from .sync import jobs as sync_jobs
 
 
 def create_app(test_config=None, environ=None, instance_path=None):
@@ -24,7 +25,7 @@ def create_app(test_config=None, environ=None, instance_path=None):
     login_manager.init_app(app)
     i18n.init_app(app)
     errors.init_app(app)
-    jobs.init_app(app)
+    jobs.init_app(app, sync_jobs.JOBS)
     _register_blueprints(app)
     return app
 

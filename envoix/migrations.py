@@ -53,10 +53,29 @@ def _import_run_progress_and_one_active_run(db, migrator):
         )
 
 
+def _import_run_owner_and_enqueued_at(db, migrator):
+    # The worker holding a run, and whether its job reached the queue (sync/runs.py).
+    columns = {column.name for column in db.get_columns("import_run")}
+    changes = []
+    if "owner" not in columns:
+        changes.append(migrator.add_column("import_run", "owner", CharField(max_length=40, null=True)))
+    if "enqueued_at" not in columns:
+        changes.append(migrator.add_column("import_run", "enqueued_at", DateTimeField(null=True)))
+    if changes:
+        migrate(*changes)
+
+
+def _import_streams(db, migrator):
+    # Streams of an unfinished import read side by side, each with its own cursor (sync/importer.py).
+    db.create_tables([models.ImportStream], safe=True)
+
+
 MIGRATIONS = [
     (1, "create tables", _create_tables),
     (2, "index import runs by connection and time", _index_import_runs_by_connection_and_time),
     (3, "import run progress and one active run per connection", _import_run_progress_and_one_active_run),
+    (30, "import run owner and enqueued_at", _import_run_owner_and_enqueued_at),
+    (31, "import streams", _import_streams),
 ]
 LATEST = MIGRATIONS[-1][0]
 
