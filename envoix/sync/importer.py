@@ -33,7 +33,7 @@ from flask import current_app
 
 from .. import jobs, stripe_api
 from ..db import database
-from ..models import ImportStream, Payout, StripeConnection, SyncCursor
+from ..models import BalanceTransaction, ImportStream, Payout, StripeConnection, SyncCursor
 from . import access, problems, reconciliation, runs
 from .store import store
 
@@ -328,8 +328,12 @@ class Import:
         objects, has_more = self.fetch("balance_transactions", params)
         _check_progress("balance_transactions", item.after, objects, has_more)
         with database.atomic():
+            # Read side by side with the list, these may be the first copies: count those as added.
+            known = (BalanceTransaction.select().where((BalanceTransaction.connection == self.connection.id)
+                                                       & BalanceTransaction.stripe_id.in_([o["id"] for o in objects]))
+                     .count() if objects else 0)
             store("balance_transactions", self.connection.id, objects, payout_id=item.stripe_id)
-            runs.page_stored(self.run, len(objects))
+            runs.page_stored(self.run, len(objects), len(objects) - known)
             if not has_more:
                 reconciliation.settle(Payout.get_by_id(item.payout_id))
         item.after = objects[-1]["id"] if objects else item.after
