@@ -26,13 +26,15 @@
 import heapq
 import itertools
 import logging
+import threading
 import time
+from contextlib import nullcontext
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 
 from flask import current_app
 
 from .. import jobs, stripe_api
-from ..db import database
+from ..db import database, is_sqlite
 from ..models import BalanceTransaction, ImportStream, Payout, StripeConnection, SyncCursor
 from . import access, problems, reconciliation, runs
 from .store import store
@@ -149,6 +151,9 @@ class Import:
         self._ready, self._order = [], itertools.count()
         self._itemised = set()
         self._lists_left = set(LISTS)
+        # SQLite takes one writer at a time and lets waiting ones poll (unfair: one can starve past its busy
+        # timeout while the others keep winning): this run's threads queue for the write lock here instead.
+        self._writing = threading.Lock() if is_sqlite() else nullcontext()
 
     # --- the plan --------------------------------------------------------------------------------------------
 
@@ -178,7 +183,7 @@ class Import:
         # An incremental run (a day or two since the watermark) reads one range; a first one starts with several.
         edges = [now - days * DAY for days in RANGE_EDGES_DAYS if now - days * DAY > (since or 0) + DAY]
         uppers, lowers = [None] + edges, edges + [since]
-        with database.atomic():
+        with self._writing, database.atomic():
             return [ImportStream.create(connection=self.connection, object_type=kind, created_gte=lower,
                                         created_lt=upper) for upper, lower in zip(uppers, lowers)]
 
@@ -261,7 +266,7 @@ class Import:
         if lower is None or position is None or position - lower < 2:
             return
         middle = (lower + position + 1) // 2
-        with database.atomic():
+        with self._writing, database.atomic():
             older = ImportStream.create(connection=self.connection, object_type=stream.object_type,
                                         created_gte=lower, created_lt=middle)
             stream.created_gte = middle
@@ -269,7 +274,7 @@ class Import:
         self._push_stream(older)
 
     def _finish_list(self, kind):
-        with database.atomic():
+        with self._writing, database.atomic():
             streams = ImportStream.select().where((ImportStream.connection == self.connection)
                                                   & (ImportStream.object_type == kind))
             newest = max((s.newest for s in streams if s.newest is not None), default=None)
@@ -310,7 +315,7 @@ class Import:
             params["starting_after"] = stream.resume_after
         objects, has_more = self.fetch(kind, params)
         _check_progress(kind, stream.resume_after, objects, has_more)
-        with database.atomic():
+        with self._writing, database.atomic():
             added = store(kind, self.connection.id, objects)
             if objects:
                 newest = max(obj["created"] for obj in objects)
@@ -327,7 +332,7 @@ class Import:
             params["starting_after"] = item.after
         objects, has_more = self.fetch("balance_transactions", params)
         _check_progress("balance_transactions", item.after, objects, has_more)
-        with database.atomic():
+        with self._writing, database.atomic():
             # Read side by side with the list, these may be the first copies: count those as added.
             known = (BalanceTransaction.select().where((BalanceTransaction.connection == self.connection.id)
                                                        & BalanceTransaction.stripe_id.in_([o["id"] for o in objects]))

@@ -62,7 +62,10 @@ def import_account(connection_id, run_id=None):
         return
     outcome = importer.run_import(run)
     if outcome == importer.CONTINUE_LATER:
-        _put_on_queue(connection_id, run.id)
+        # Another worker takes the continuation (this one is stopping). An immediate queue would run it here,
+        # at once: it stays queued for the sweeper instead.
+        if not current_app.extensions["huey"].immediate:
+            _put_on_queue(connection_id, run.id)
     elif run.status == "done" and run.connection.status == "needs-attention":
         # The import read everything it needs: maybe the key was fixed. The check decides.
         check_connection.queue(connection_id)
