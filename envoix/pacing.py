@@ -27,9 +27,10 @@ from dataclasses import dataclass
 
 log = logging.getLogger(__name__)
 STRIPE_READS_PER_SECOND = {"live": 100, "test": 25}
-# One second, plus a margin for the time between taking a slot and the request leaving (and, with Redis, the
-# round trip that separates Redis's clock from the caller's).
-WINDOW = 1.02
+# One second, plus a margin: between taking a slot and reaching Stripe, requests of many threads bunch up (thread
+# scheduling, the network; with Redis, the round trip between Redis's clock and the caller's). Measured at the
+# double with a 2 % margin: up to 86 requests in a second at 80 per second paced; 10 % keeps them at 80 or below.
+WINDOW = 1.1
 
 
 @dataclass(frozen=True)

@@ -258,7 +258,7 @@ def test_processes_sharing_the_embedded_pace_never_exceed_the_limit_in_any_secon
     for thread in threads:
         thread.join()
     assert len(slots) == 90 and in_any_second(slots) <= 20
-    assert max(slots) - min(slots) >= 3.9  # 90 requests at 20 a second: the first 20 at once, then 20 a second
+    assert max(slots) - min(slots) >= 3.9  # 90 requests at 20 a second: the first 20 at once, then 20 a (paced) second
 
 
 def test_the_redis_pace_is_shared_and_a_429_pushes_everyone_back():

@@ -49,7 +49,8 @@ DAY = 86_400
 RANGE_EDGES_DAYS = (1, 7, 30, 90, 180, 365, 730, 1460)
 CONTINUE_LATER = "continue-later"
 # Reading order: payouts first, then their itemisations, then the other lists; newest first within each.
-PRIORITY = {"payouts": 0, "itemisation": 1, "balance_transactions": 2, "charges": 2, "refunds": 2}
+HISTORY = 2
+PRIORITY = {"payouts": 0, "itemisation": 1, "balance_transactions": HISTORY, "charges": HISTORY, "refunds": HISTORY}
 
 
 class CursorStuck(Exception):
@@ -214,6 +215,8 @@ class Import:
         while True:
             stop = failure is not None or self.stopping.is_set() or self.heartbeat.lost.is_set()
             while self._ready and len(in_flight) < self.concurrency and not stop:
+                if self._ready[0][0][0] == HISTORY and self._history_waits(in_flight):
+                    break
                 _priority, _order, step, item = heapq.heappop(self._ready)
                 in_flight[pool.submit(self._in_context, step, item)] = (step, item)
             if not in_flight:
@@ -236,6 +239,15 @@ class Import:
         if self.heartbeat.lost.is_set():
             raise runs.Superseded(self.run.id)
         return not self._ready and not self._lists_left
+
+    def _history_waits(self, in_flight):
+        # Until the payouts are read, half the threads stay free for them and their itemisations, so the newest
+        # payouts are reconciled first instead of queueing behind pages of old balance transactions.
+        if "payouts" not in self._lists_left:
+            return False
+        history = sum(1 for _step, item in in_flight.values()
+                      if isinstance(item, ImportStream) and PRIORITY[item.object_type] == HISTORY)
+        return history >= self.concurrency // 2
 
     def _push_back(self, step, item):
         if step == self._read_itemisation_page:
