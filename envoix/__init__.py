@@ -25,7 +25,7 @@ def create_app(test_config=None, environ=None, instance_path=None):
     login_manager.init_app(app)
     i18n.init_app(app)
     errors.init_app(app)
-    jobs.init_app(app, sync_jobs.JOBS)
+    jobs.init_app(app, sync_jobs.JOBS, on_worker_start=sync_jobs.ON_WORKER_START)
     _register_blueprints(app)
     return app
 

@@ -164,9 +164,15 @@ def stopping(app=None):
     return (app or current_app).extensions["huey"].stopping
 
 
-def init_app(app, jobs=()):
+def init_app(app, jobs=(), on_worker_start=()):
+    """Make the app's huey tasks; `on_worker_start(app)` callables run once in every process that consumes jobs."""
     huey = _make_huey(app)
     huey.stopping = threading.Event()
+    if on_worker_start and not huey.immediate:
+        @huey.on_startup()
+        def _started():  # huey calls it in each of the consumer's worker threads: the callables run once each
+            for start in on_worker_start:
+                start(app)
 
     def in_app_context(fn):
         def run(*args, **kwargs):
@@ -199,6 +205,10 @@ class EmbeddedConsumer(Consumer):
     def _set_signal_handlers(self):
         pass
 
+    def stop(self, graceful=False):
+        self.huey.stopping.set()  # imports end at a page boundary; the sweeper thread ends
+        super().stop(graceful=graceful)
+
 
 _start_lock = threading.Lock()
 
@@ -213,8 +223,21 @@ def start_embedded_worker(app, workers=2):
                                     check_worker_health=False)
         consumer.start()
         app.extensions["envoix_consumer"] = consumer
+        _embedded.append(consumer)
     log.info("embedded job worker started (%s threads)", workers)
     return consumer
+
+
+def stop_embedded_workers(timeout=20):
+    """The serving process is stopping (gunicorn's worker_exit): running imports end at a page boundary and go back
+    to the queue, which the next process takes up; waits up to `timeout` seconds for them."""
+    for consumer in list(_embedded):
+        consumer.huey.stopping.set()
+        consumer.shutdown_timeout = timeout
+        consumer.stop(graceful=True)
+
+
+_embedded = []
 
 
 def run_jobs_when_serving(app):

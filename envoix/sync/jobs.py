@@ -140,3 +140,6 @@ def start_sweeping(app):
                 log.warning("sweeping import runs failed: %s", type(error).__name__)
 
     threading.Thread(target=sweep_forever, name="import-sweeper", daemon=True).start()
+
+
+ON_WORKER_START = (start_sweeping,)
