@@ -104,7 +104,7 @@ def from_environment(instance_path, environ=None):
         "ENVOIX_STRIPE_PACE_SHARE": min(1.0, max(0.01, float(env.get("ENVOIX_STRIPE_PACE_SHARE", "0.8")))),
         "ENVOIX_STRIPE_PLATFORM_PER_SECOND": max(0, int(env.get("ENVOIX_STRIPE_PLATFORM_PER_SECOND", "0"))),
         # A 429 backs off (doubling from this many seconds) and asks again, this many attempts in all.
-        "ENVOIX_STRIPE_429_ATTEMPTS": max(1, int(env.get("ENVOIX_STRIPE_429_ATTEMPTS", "3"))),
+        "ENVOIX_STRIPE_429_ATTEMPTS": max(1, int(env.get("ENVOIX_STRIPE_429_ATTEMPTS", "2"))),
         "ENVOIX_STRIPE_429_BACKOFF_SECONDS": max(0.0, float(env.get("ENVOIX_STRIPE_429_BACKOFF_SECONDS", "0.25"))),
         "KEY_VALIDATIONS_PER_MINUTE": int(env.get("KEY_VALIDATIONS_PER_MINUTE", "10")),
         "LOGIN_FAILURES_PER_15_MINUTES": int(env.get("LOGIN_FAILURES_PER_15_MINUTES", "5")),
