@@ -96,3 +96,29 @@ def test_the_installed_wheel_serves_every_page_from_any_folder(tmp_path):
     assert answers["anonymous /login"][0] == 200 and answers["signed in /connect"][0] == 200
     assert answers["anonymous /no-such-page"][0] == 404
     assert answers["static vendor/htmx-2.0.11.min.js"][0] == 200
+
+
+def pins(path):
+    found = {}
+    for line in (ROOT / path).read_text().splitlines():
+        requirement = line.split("#", 1)[0].split(";", 1)[0].strip()
+        if "==" in requirement:
+            name, version = requirement.split("==")
+            found[name.split("[")[0].strip().lower().replace("_", "-")] = version.strip()
+    return found
+
+
+def test_the_lock_pins_what_pyproject_names_and_requirements_txt_is_its_runtime_part():
+    # After a change to pyproject.toml's dependencies run `./dev lock` (README, "Set-up").
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    lock, heroku = pins("requirements-dev.txt"), pins("requirements.txt")
+    runtime = [pin.split("==") for pin in project["dependencies"]]
+    dev = [pin.split("==") for pin in project["optional-dependencies"]["dev"]]
+    for name, version in runtime + dev:
+        assert lock.get(name.split("[")[0].lower()) == version, f"{name}=={version} is not in requirements-dev.txt"
+    for name, version in runtime:
+        assert heroku.get(name.split("[")[0].lower()) == version, f"{name}=={version} is not in requirements.txt"
+    assert "pytest" not in heroku and "ruff" not in heroku
+    assert all(heroku[name] == lock[name] for name in heroku), "requirements.txt and the lock disagree"
