@@ -2,7 +2,6 @@
 from pathlib import Path
 from urllib.parse import urlparse, urlunparse
 
-from flask import g
 from peewee import DatabaseProxy, SqliteDatabase
 from playhouse.db_url import connect as connect_url
 from playhouse.pool import PooledSqliteDatabase

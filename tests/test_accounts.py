@@ -8,7 +8,7 @@ from conftest import Web
 
 import account_steps as steps
 from envoix.db import database
-from envoix.models import BalanceTransaction, ImportRun, Payout, StripeConnection, User, utcnow
+from envoix.models import BalanceTransaction, ImportRun, Payout, User, utcnow
 from envoix.money import format_money
 
 
