@@ -7,6 +7,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
+from urllib.parse import urlparse, urlunparse
 
 from jinja2 import BytecodeCache
 from stripe import _http_client as stripe_http_client
@@ -16,7 +17,25 @@ from envoix import create_app, migrations
 from envoix.db import database
 from envoix.models import ALL_MODELS
 
-TEST_DATABASE_URL = os.environ.get("ENVOIX_TEST_DATABASE_URL", "").strip()
+
+
+def _own_database(url):
+    """Under pytest-xdist (`-n 2`) each worker empties and migrates a PostgreSQL database of its own: the given
+    one's name with the worker's id appended (`envoix_platform_gw0`), made when missing."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if not url or not worker:
+        return url
+    import psycopg
+
+    parsed = urlparse(url)
+    name = f"{parsed.path.lstrip('/')}_{worker}"
+    with psycopg.connect(urlunparse(parsed._replace(path="/postgres")), autocommit=True) as server:
+        if not server.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
+            server.execute(f'CREATE DATABASE "{name}"')
+    return urlunparse(parsed._replace(path=f"/{name}"))
+
+
+TEST_DATABASE_URL = _own_database(os.environ.get("ENVOIX_TEST_DATABASE_URL", "").strip())
 WEBHOOK_SECRET = "whsec_test_envoix_webhook_secret_0123456789"
 SECRET_KEY = "test-secret-key-that-is-long-enough-0123456789"
 
