@@ -9,7 +9,7 @@ import pytest
 from envoix.db import database
 from tests.support.app import TEST_DATABASE_URL, WEBHOOK_SECRET, make_app  # noqa: F401 (tests import these)
 from tests.support.leaks import secrets_of as _secrets_of  # noqa: F401
-from tests.support.web import Web
+from tests.support.web import CSRF_META, Web  # noqa: F401
 
 pytest_plugins = [
     "tests.leak_watch",

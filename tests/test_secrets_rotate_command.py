@@ -11,7 +11,6 @@ from cryptography.fernet import Fernet
 from envoix import secrets
 from envoix.db import database
 from envoix.models import StripeConnection
-from tests.support.app import TEST_DATABASE_URL
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -21,7 +20,6 @@ def stored_ciphertexts():
         return [(c.secret_encrypted, c.refresh_token_encrypted) for c in StripeConnection.select().order_by(StripeConnection.id)]
 
 
-@pytest.mark.skipif(bool(TEST_DATABASE_URL), reason="the command gets the SQLite file of this test's app")
 def test_flask_secrets_rotate_reencrypts_every_stored_credential_with_the_new_key(app_with, stripe, tmp_path):
     old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
     app = app_with(ENVOIX_ENCRYPTION_KEYS=[old])
