@@ -1,14 +1,15 @@
 """The overview's picture: money in and fees per month as bars, laid out here so the template only draws them (SVG)."""
 from dataclasses import dataclass
 
-from babel.numbers import format_compact_currency
+from babel import Locale
+from babel.numbers import format_currency
 from flask_babel import format_date, get_locale
 
 from ..money import format_money, major_units
 
 # The drawing's own units (viewBox); the page scales it to the column, so these stay readable from 330 px up.
-WIDTH, HEIGHT = 420, 230
-LEFT, RIGHT, TOP, BOTTOM = 52, 6, 12, 40
+WIDTH, HEIGHT = 360, 200
+LEFT, RIGHT, TOP, BOTTOM = 62, 4, 10, 36
 BAR_GAP = 2
 
 
@@ -43,11 +44,11 @@ class Chart:
 
     @property
     def label_y(self):
-        return self.baseline + 16
+        return self.baseline + 14
 
     @property
     def year_y(self):
-        return self.baseline + 31
+        return self.baseline + 27
 
 
 def _nice_ceiling(value):
@@ -64,8 +65,11 @@ def _nice_ceiling(value):
 
 
 def _compact(amount, currency):
-    return format_compact_currency(major_units(amount, currency), currency.upper(), locale=str(get_locale() or "de"),
-                                   fraction_digits=1)
+    """A guide line's amount in whole units, as the locale writes money ("20.000 €", "€20,000")."""
+    locale = Locale.parse(str(get_locale() or "de"))
+    pattern = locale.currency_formats["standard"].pattern.split(";")[0].replace(".00", "")
+    return format_currency(round(major_units(amount, currency)), currency.upper(), format=pattern, locale=locale,
+                           currency_digits=False)
 
 
 def monthly(months, buckets, currency, other_currencies=False):
@@ -80,7 +84,7 @@ def monthly(months, buckets, currency, other_currencies=False):
         gross_height, fees_height = plot_height * gross / top, plot_height * fees / top
         x = LEFT + index * slot + BAR_GAP
         drawn.append(Month(
-            label=format_date(first_day, "MMM"), name=format_date(first_day, "MMMM yyyy"), gross=gross, fees=fees,
+            label=format_date(first_day, "LLL"), name=format_date(first_day, "MMMM yyyy"), gross=gross, fees=fees,
             gross_text=format_money(gross, currency), fees_text=format_money(fees, currency),
             x=round(x, 1), gross_y=round(TOP + plot_height - gross_height, 1), gross_height=round(gross_height, 1),
             fees_y=round(TOP + plot_height - fees_height, 1), fees_height=round(fees_height, 1),
