@@ -5,14 +5,17 @@ The overview asks the same few queries whatever the number of accounts (never on
 one sum of the period's transactions by account, currency, category and month, one of its payouts, and the
 newest payouts and open differences.
 """
-from collections import defaultdict
-from dataclasses import dataclass, field
+import threading
+from collections import OrderedDict, defaultdict
+from dataclasses import dataclass, field, replace
 
 from flask import current_app, url_for
+from flask_babel import get_locale
 from peewee import SQL, Case, fn
 
 from ..db import Prepared
 from ..models import BalanceTransaction, ImportRun, Payout, StripeConnection
+from ..money import format_money
 from ..sync import problems
 from ..sync.reconciliation import settled_transactions
 from . import chart
@@ -190,6 +193,7 @@ GROSS_SALES = ("charge", "payment")
 REFUNDS = ("refund", "refund_failure", "partial_capture_reversal")
 DISPUTES = ("dispute", "dispute_reversal")
 FEES = ("fee",)  # Stripe fees billed on their own (the fees on each charge are in its `fee`)
+TRANSACTION_FIGURES = ("gross", "fees", "refunds", "disputes")
 NEWEST_PAYOUTS = 5
 OPEN_DIFFERENCES = 10
 
@@ -208,6 +212,17 @@ class Totals:
     disputes: int = 0
     differences: int = 0  # payout amount - transactions' net, summed over the period's mismatched payouts
     mismatches: int = 0
+    texts: dict = field(default_factory=dict, compare=False, repr=False)  # name -> the amount as money, once
+
+    def text(self, name):
+        """The amount `name` ("gross", "fees", …) as the user's locale writes money (formatted once: the cached
+        transaction sums keep theirs)."""
+        if name not in self.texts:
+            self.texts[name] = format_money(getattr(self, name), self.currency)
+        return self.texts[name]
+
+    def copy(self):
+        return replace(self, texts={k: v for k, v in self.texts.items() if k in TRANSACTION_FIGURES})
 
     def add_transactions(self, category, amount, fee):
         self.fees += fee
@@ -223,6 +238,7 @@ class Totals:
     def add(self, other):
         for name in ("payouts", "payout_count", "gross", "fees", "refunds", "disputes", "differences", "mismatches"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.texts.clear()
 
 
 @dataclass
@@ -246,12 +262,36 @@ class Overview:
         return sum(totals.differences for totals in self.totals)
 
 
-def money_overview(user, period, summaries=None):
-    """Everything the overview page shows for `user` over `period` (periods.Period)."""
-    summaries = user_accounts(user) if summaries is None else summaries
-    transactions = _transaction_sums(user.id, period)
+class _RecentSums:
+    """The transaction sums of the last few (user, period, data version) asked for, per process.
+
+    Summing two years of transactions costs more than the rest of the page together (benchmarks/accounts_page.py),
+    and they only change when an import stores or rewrites some: the version is each account's newest run and
+    stored count, which the cards' query reads anyway. A new run, a new transaction or a new day asks again."""
+
+    def __init__(self, size=256):
+        self._size, self._found, self._lock = size, OrderedDict(), threading.Lock()
+
+    def get(self, key, compute):
+        with self._lock:
+            if key in self._found:
+                self._found.move_to_end(key)
+                return self._found[key]
+        value = compute()
+        with self._lock:
+            self._found[key] = value
+            while len(self._found) > self._size:
+                self._found.popitem(last=False)
+        return value
+
+
+_recent_sums = _RecentSums()
+
+
+def _summed_transactions(user_id, period):
+    """({connection id: {currency: Totals}}, chart.Chart or None) of the period's transactions."""
     per_account, months = defaultdict(dict), defaultdict(lambda: defaultdict(lambda: [0, 0]))
-    for connection_id, currency, category, month, in_period, amount, fee in transactions:
+    for connection_id, currency, category, month, in_period, amount, fee in _transaction_sums(user_id, period):
         currency = (currency or "").lower()
         if in_period:
             _totals(per_account[connection_id], currency).add_transactions(category, int(amount or 0), int(fee or 0))
@@ -259,6 +299,28 @@ def money_overview(user, period, summaries=None):
             bucket = months[currency][month]
             bucket[0] += int(amount or 0) if category in GROSS_SALES else 0
             bucket[1] += int(fee or 0) - (int(amount or 0) if category in FEES else 0)
+    for by_currency in per_account.values():
+        for totals in by_currency.values():
+            for name in TRANSACTION_FIGURES:
+                totals.text(name)
+    main_currency = max(months, key=lambda c: sum(g for g, _f in months[c].values()), default=None)
+    drawn = chart.monthly(period.chart_months(), months[main_currency], main_currency, len(months) > 1) \
+        if main_currency else None
+    return {c: dict(by_currency) for c, by_currency in per_account.items()}, drawn
+
+
+def money_overview(user, period, summaries=None):
+    """Everything the overview page shows for `user` over `period` (periods.Period)."""
+    summaries = user_accounts(user) if summaries is None else summaries
+    version = tuple((s.connection.id, s.imported, s.run.id if s.run else None, s.run.status if s.run else None)
+                    for s in summaries)
+    # The chart's words and money are written in the user's language: part of the key.
+    per_account_sums, drawn = _recent_sums.get(
+        (user.id, str(get_locale()), period.first, period.last, version),
+        lambda: _summed_transactions(user.id, period))
+    # Copies: the cached sums stay as they were; the payouts are added to these.
+    per_account = defaultdict(dict, {c: {cur: t.copy() for cur, t in by_currency.items()}
+                                     for c, by_currency in per_account_sums.items()})
     for connection_id, currency, reconciliation, count, amount, difference in _payout_sums(user.id, period):
         totals = _totals(per_account[connection_id], (currency or "").lower())
         totals.payouts += int(amount or 0)
@@ -273,12 +335,10 @@ def money_overview(user, period, summaries=None):
         for totals in account.totals:
             _totals(overall, totals.currency).add(totals)
     names = {s.connection.id: s.connection.business_name or s.connection.stripe_account_id for s in summaries}
-    main_currency = max(months, key=lambda c: sum(g for g, _f in months[c].values()), default=None)
     return Overview(
         period=period, accounts=sorted(accounts, key=lambda a: not a.summary.needs_attention),
-        totals=sorted(overall.values(), key=lambda t: -t.gross), newest_payouts=_named(_newest_payouts(user.id), names),
-        chart=chart.monthly(period.chart_months(), months[main_currency], main_currency, len(months) > 1)
-        if main_currency else None,
+        totals=sorted(overall.values(), key=lambda t: -t.gross), chart=drawn,
+        newest_payouts=_named(_newest_payouts(user.id), names),
         open_differences=_named(_open_differences(user.id), names),
         problems=[s for s in summaries if s.needs_attention],
     )
