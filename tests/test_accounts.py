@@ -303,3 +303,16 @@ def test_the_overview_counts_only_the_chosen_period_and_explains_a_period_it_can
     assert nonsense.status_code == 200
     assert "Bitte geben Sie" in nonsense.get_data(as_text=True)
     assert web.get("/accounts?period=forever").status_code == 200
+
+
+def test_english_pages_write_dates_the_english_way_with_four_digit_years(app, web, user, stripe):
+    connection, _, _ = steps.connect_by_key(app, stripe, user)
+    finished = datetime(2026, 7, 1, 10, 0)  # UTC: noon in Berlin
+    with database.connection_context():
+        ImportRun.create(connection=connection.id, status="done", started_at=finished, finished_at=finished)
+    web.post("/language", {"lang": "en", "next": "/"})
+
+    page = web.get(f"/accounts/{connection.id}").get_data(as_text=True)
+
+    assert re.findall(r'data-testid="last-import">([^<]*)<', page) == ["Jul 1, 2026, 12:00\u202fPM"]
+    assert "<title>Atelier Nord · Envoix</title>" in page
