@@ -107,6 +107,9 @@ class ImportRun(BaseModel):
     # When its job went into the queue; None while the queue could not be reached (the sweeper queues it).
     enqueued_at = DateTimeField(null=True)
 
+    class Meta:
+        indexes = ((("connection", "queued_at"), False),)  # the newest run of each connection (migration 2)
+
 
 # At most one queued or running import per connection, enforced by the database (migration 3).
 ImportRun.add_index(ImportRun.index(

@@ -31,7 +31,13 @@ def queue_import(connection, trigger="manual", delay=0):
     """
     run = runs.create_queued(connection, trigger, stale_after())
     if run is None:
-        return runs.active_run(connection), False
+        active = runs.active_run(connection)
+        if active is not None and active.status == "queued" and trigger != "schedule":
+            # A scheduled run waiting for its jitter (or for the queue): someone asked for it, so it starts now.
+            # A second job for it is harmless: only one worker can claim the run.
+            _put_on_queue(connection.id, active.id)
+            active = runs.ImportRun.get_by_id(active.id)
+        return active, False
     _put_on_queue(connection.id, run.id, delay)
     return runs.ImportRun.get_by_id(run.id), True
 
