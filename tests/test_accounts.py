@@ -283,6 +283,41 @@ def test_the_overview_shows_an_accounts_money_as_the_sum_of_its_payouts_and_tran
     assert "<svg" in page and 'role="img"' in page
 
 
+def test_the_overview_is_never_stale_after_an_import_and_asks_again_only_for_the_account_that_changed(
+        app, web, user, stripe, count_queries):
+    """The period's transaction sums are remembered per account and count of stored transactions: a re-import
+    that stores nothing asks for none of them, an import that stores new ones shows them at once."""
+    growing, growing_id, _ = steps.connect_by_key(app, stripe, user, business_name="Wächst", n_balance_transactions=40)
+    steady, _, _ = steps.connect_by_key(app, stripe, user, business_name="Bleibt", n_balance_transactions=30)
+    for connection in (growing, steady):
+        web.post(f"/accounts/{connection.id}/import")
+    today = datetime.now(timezone.utc).date()
+    everything = f"/accounts?period=custom&from={today.replace(year=today.year - 4)}&to={today}"
+
+    def shown_and_stored(connection):
+        page = web.get(everything).get_data(as_text=True)
+        with database.connection_context():
+            stored = list(BalanceTransaction.select().where(
+                (BalanceTransaction.connection == connection.id) & (BalanceTransaction.reporting_category == "charge")))
+        return overview_row(page, connection.id)["gross"], sum(t.amount for t in stored)
+
+    before = shown_and_stored(growing)
+    assert before[0] == before[1] > 0
+    web.post(f"/accounts/{growing.id}/import")  # nothing new at Stripe: the remembered sums are still exact
+    count_queries.clear()
+    web.get(everything)
+    assert not [sql for sql in count_queries if "SUM" in sql and "balance_transaction" in sql]
+
+    stripe.add_balance_transactions(growing_id, 25)
+    web.post(f"/accounts/{growing.id}/import")
+    count_queries.clear()
+    after = shown_and_stored(growing)
+    assert after[0] == after[1] > before[1], "the overview must show the newly imported transactions"
+    (summed,) = [sql for sql in count_queries if "SUM" in sql and "balance_transaction" in sql]
+    assert " IN (" in summed  # only the account that changed is summed again
+    assert shown_and_stored(steady)[0] == shown_and_stored(steady)[1] > 0
+
+
 def test_the_overview_counts_only_the_chosen_period_and_explains_a_period_it_cannot_show(app, web, user, stripe):
     connection, _, _ = steps.connect_by_key(app, stripe, user)
     may, june = datetime(2026, 5, 10, 12, tzinfo=timezone.utc), datetime(2026, 6, 10, 12, tzinfo=timezone.utc)

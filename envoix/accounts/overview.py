@@ -10,7 +10,7 @@ from collections import OrderedDict, defaultdict
 from dataclasses import dataclass, field, replace
 
 from flask import current_app, url_for
-from flask_babel import get_locale
+from flask_babel import get_locale, get_timezone
 from peewee import SQL, Case, fn
 
 from ..db import Prepared
@@ -263,21 +263,19 @@ class Overview:
 
 
 class _RecentSums:
-    """The transaction sums of the last few (user, period, data version) asked for, per process.
+    """The last few values computed for a key, per process (a small LRU dict, safe across threads)."""
 
-    Summing two years of transactions costs more than the rest of the page together (benchmarks/accounts_page.py),
-    and they only change when an import stores or rewrites some: the version is each account's newest run and
-    stored count, which the cards' query reads anyway. A new run, a new transaction or a new day asks again."""
-
-    def __init__(self, size=256):
+    def __init__(self, size=1024):
         self._size, self._found, self._lock = size, OrderedDict(), threading.Lock()
 
-    def get(self, key, compute):
+    def get(self, key, default=None):
         with self._lock:
             if key in self._found:
                 self._found.move_to_end(key)
                 return self._found[key]
-        value = compute()
+        return default
+
+    def put(self, key, value):
         with self._lock:
             self._found[key] = value
             while len(self._found) > self._size:
@@ -285,39 +283,77 @@ class _RecentSums:
         return value
 
 
-_recent_sums = _RecentSums()
+# Summing two years of transactions costs more than the rest of the page together (benchmarks/accounts_page.py).
+# Each account's sums are kept per (account, stored count, period, language): exact, because a stored balance
+# transaction never changes its money (sync/store.py inserts them ON CONFLICT DO NOTHING; only payout_id is
+# refreshed) and is only deleted with its connection, so the account's count of stored transactions changes
+# whenever its sums can. An import that stores nothing new (a re-import) keeps them; one that stores a row asks
+# again, for that account only. The chart is kept per (user, period, language, every account's version).
+# Kept per app (a test's app has its own database), and an account is named by more than its id (SQLite may give
+# a deleted connection's id to the next one): its user, Stripe id and connection time.
+def _caches():
+    found = current_app.extensions.get("envoix.overview_sums")
+    if found is None:
+        found = current_app.extensions.setdefault("envoix.overview_sums", (_RecentSums(), _RecentSums(256)))
+    return found
 
 
-def _summed_transactions(user_id, period):
-    """({connection id: {currency: Totals}}, chart.Chart or None) of the period's transactions."""
-    per_account, months = defaultdict(dict), defaultdict(lambda: defaultdict(lambda: [0, 0]))
-    for connection_id, currency, category, month, in_period, amount, fee in _transaction_sums(user_id, period):
-        currency = (currency or "").lower()
-        if in_period:
-            _totals(per_account[connection_id], currency).add_transactions(category, int(amount or 0), int(fee or 0))
-        if month >= 0:
-            bucket = months[currency][month]
-            bucket[0] += int(amount or 0) if category in GROSS_SALES else 0
-            bucket[1] += int(fee or 0) - (int(amount or 0) if category in FEES else 0)
-    for by_currency in per_account.values():
-        for totals in by_currency.values():
-            for name in TRANSACTION_FIGURES:
-                totals.text(name)
+def _version(summary):
+    c = summary.connection
+    return (c.id, c.user_id, c.stripe_account_id, str(c.connected_at), summary.imported)
+
+
+def _account_sums(summaries, period):
+    """({connection id: {currency: Totals}}, {connection id: {currency: {month index: [gross, fees]}}})."""
+    recent_sums, _charts = _caches()
+    place = (period.first, period.last, str(get_locale()), str(get_timezone()))
+    keys = {s.connection.id: _version(s) + place for s in summaries}
+    found = {connection_id: recent_sums.get(key) for connection_id, key in keys.items()}
+    missing = [connection_id for connection_id, value in found.items() if value is None]
+    if missing:
+        per_account = {c: ({}, defaultdict(lambda: defaultdict(lambda: [0, 0]))) for c in missing}
+        for connection_id, currency, category, month, in_period, amount, fee in _transaction_sums(missing, period):
+            currency, amount, fee = (currency or "").lower(), int(amount or 0), int(fee or 0)
+            totals, months = per_account[connection_id]
+            if in_period:
+                _totals(totals, currency).add_transactions(category, amount, fee)
+            if month >= 0:
+                bucket = months[currency][month]
+                bucket[0] += amount if category in GROSS_SALES else 0
+                bucket[1] += fee - (amount if category in FEES else 0)
+        for connection_id, (totals, months) in per_account.items():
+            for by_currency in totals.values():
+                for name in TRANSACTION_FIGURES:
+                    by_currency.text(name)
+            found[connection_id] = recent_sums.put(
+                keys[connection_id], (totals, {cur: dict(by_month) for cur, by_month in months.items()}))
+    return ({c: value[0] for c, value in found.items()}, {c: value[1] for c, value in found.items()}), tuple(keys.values())
+
+
+def _drawn_chart(user_id, period, months_per_account, version):
+    recent_charts = _caches()[1]
+    key = (user_id, version)
+    drawn = recent_charts.get(key, False)
+    if drawn is not False:
+        return drawn
+    months = defaultdict(lambda: defaultdict(lambda: [0, 0]))
+    for by_currency in months_per_account.values():
+        for currency, by_month in by_currency.items():
+            for index, (gross, fees) in by_month.items():
+                bucket = months[currency][index]
+                bucket[0] += gross
+                bucket[1] += fees
     main_currency = max(months, key=lambda c: sum(g for g, _f in months[c].values()), default=None)
     drawn = chart.monthly(period.chart_months(), months[main_currency], main_currency, len(months) > 1) \
         if main_currency else None
-    return {c: dict(by_currency) for c, by_currency in per_account.items()}, drawn
+    return recent_charts.put(key, drawn)
 
 
 def money_overview(user, period, summaries=None):
     """Everything the overview page shows for `user` over `period` (periods.Period)."""
     summaries = user_accounts(user) if summaries is None else summaries
-    version = tuple((s.connection.id, s.imported, s.run.id if s.run else None, s.run.status if s.run else None)
-                    for s in summaries)
-    # The chart's words and money are written in the user's language: part of the key.
-    per_account_sums, drawn = _recent_sums.get(
-        (user.id, str(get_locale()), period.first, period.last, version),
-        lambda: _summed_transactions(user.id, period))
+    (per_account_sums, months_per_account), version = _account_sums(summaries, period)
+    drawn = _drawn_chart(user.id, period, months_per_account, version)
     # Copies: the cached sums stay as they were; the payouts are added to these.
     per_account = defaultdict(dict, {c: {cur: t.copy() for cur, t in by_currency.items()}
                                      for c, by_currency in per_account_sums.items()})
@@ -364,8 +400,8 @@ def _between(column, start, end):
     return (column >= start) & (column < end)
 
 
-def _transaction_sums(user_id, period):
-    """(connection id, currency, category, chart month index or -1, 1 if in the period, SUM(amount), SUM(fee)) rows."""
+def _transaction_sums(connection_ids, period):
+    """Of these connections' transactions: (connection id, currency, category, chart month index or -1, 1 if in the period, SUM(amount), SUM(fee)) rows."""
     months = period.chart_months()
     low, high = min(months[0][1], period.start), max(months[-1][2], period.end)
     created = BalanceTransaction.created
@@ -377,8 +413,7 @@ def _transaction_sums(user_id, period):
             BalanceTransaction.connection, BalanceTransaction.currency, BalanceTransaction.reporting_category,
             month.alias("month"), in_period.alias("in_period"),
             fn.SUM(BalanceTransaction.amount), fn.SUM(BalanceTransaction.fee))
-        .join(StripeConnection)
-        .where((StripeConnection.user == user_id) & _between(created, low, high))
+        .where(BalanceTransaction.connection.in_(connection_ids) & _between(created, low, high))
         .group_by(BalanceTransaction.connection, BalanceTransaction.currency, BalanceTransaction.reporting_category,
                   SQL("month"), SQL("in_period"))
         .tuples()
