@@ -136,9 +136,9 @@ def main(argv=None):
     def counting(sql, params=None, *rest, **kwargs):
         started = time.perf_counter()
         cursor = real(sql, params, *rest, **kwargs)
-        rows = cursor.fetchall() if args.explain and sql.lstrip().upper().startswith("SELECT") else None
+        rows = cursor.fetchall() if explaining and sql.lstrip().upper().startswith("SELECT") else None
         counted.append(sql)
-        if args.explain and explaining:
+        if explaining:
             print(f"  {1000 * (time.perf_counter() - started):7.2f} ms  {sql[:110]}")
             return _Replay(cursor, rows) if rows is not None else cursor
         return cursor

@@ -48,7 +48,7 @@ def index():
     accounts = overview.user_accounts(current_user)
     period = periods.chosen(request.args)
     return page_or_fragment("accounts/index.html", "accounts/_list.html", accounts=accounts,
-                            overview=overview.money_overview(current_user, period, accounts))
+                            overview=overview.money_overview(current_user, period, accounts), **labels.page_gettext())
 
 
 @bp.route("/accounts/<int:connection_id>")
