@@ -69,7 +69,8 @@ class _Replay:
 
     def __init__(self, cursor, rows):
         self._cursor, self._rows = cursor, rows
-        self.description, self.rowcount, self.lastrowid = cursor.description, cursor.rowcount, cursor.lastrowid
+        self.description, self.rowcount = cursor.description, cursor.rowcount
+        self.lastrowid = getattr(cursor, "lastrowid", None)
 
     def __iter__(self):
         return iter(self._rows)

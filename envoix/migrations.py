@@ -83,6 +83,50 @@ def _import_streams(db, migrator):
     db.create_tables([ImportStream], safe=True)
 
 
+_TALLY_SQLITE = [
+    'CREATE TRIGGER IF NOT EXISTS "balance_transaction_tally_insert" AFTER INSERT ON "balance_transaction" BEGIN '
+    'INSERT INTO "transaction_tally" ("connection_id", "stored") VALUES (NEW."connection_id", 1) '
+    'ON CONFLICT ("connection_id") DO UPDATE SET "stored" = "stored" + 1; END',
+    'CREATE TRIGGER IF NOT EXISTS "balance_transaction_tally_delete" AFTER DELETE ON "balance_transaction" BEGIN '
+    'UPDATE "transaction_tally" SET "stored" = "stored" - 1 WHERE "connection_id" = OLD."connection_id"; END',
+]
+_TALLY_POSTGRESQL = [
+    'CREATE OR REPLACE FUNCTION "envoix_tally_inserted"() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN '
+    'INSERT INTO "transaction_tally" ("connection_id", "stored") '
+    'SELECT "connection_id", COUNT(*) FROM "inserted_rows" GROUP BY "connection_id" '
+    'ON CONFLICT ("connection_id") DO UPDATE SET "stored" = "transaction_tally"."stored" + EXCLUDED."stored"; '
+    'RETURN NULL; END $$',
+    'CREATE OR REPLACE FUNCTION "envoix_tally_deleted"() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN '
+    'UPDATE "transaction_tally" AS t SET "stored" = t."stored" - d."n" FROM '
+    '(SELECT "connection_id", COUNT(*) AS "n" FROM "deleted_rows" GROUP BY "connection_id") AS d '
+    'WHERE t."connection_id" = d."connection_id"; RETURN NULL; END $$',
+    'DROP TRIGGER IF EXISTS "balance_transaction_tally_insert" ON "balance_transaction"',
+    'CREATE TRIGGER "balance_transaction_tally_insert" AFTER INSERT ON "balance_transaction" '
+    'REFERENCING NEW TABLE AS "inserted_rows" FOR EACH STATEMENT EXECUTE FUNCTION "envoix_tally_inserted"()',
+    'DROP TRIGGER IF EXISTS "balance_transaction_tally_delete" ON "balance_transaction"',
+    'CREATE TRIGGER "balance_transaction_tally_delete" AFTER DELETE ON "balance_transaction" '
+    'REFERENCING OLD TABLE AS "deleted_rows" FOR EACH STATEMENT EXECUTE FUNCTION "envoix_tally_deleted"()',
+]
+
+
+def _transaction_tally(db, migrator):
+    # The account cards' count of stored balance transactions, kept by triggers (models.TransactionTally):
+    # counting them per connection on every page view was most of the overview's SQL time.
+    from .models import TransactionTally
+
+    postgresql = not is_sqlite()
+    if postgresql:
+        # No import may store rows between the backfill and the triggers (an old worker still running).
+        db.execute_sql('LOCK TABLE "balance_transaction" IN SHARE ROW EXCLUSIVE MODE')
+    created = not db.table_exists("transaction_tally")
+    db.create_tables([TransactionTally], safe=True)
+    for statement in _TALLY_POSTGRESQL if postgresql else _TALLY_SQLITE:
+        db.execute_sql(statement)
+    if created:
+        db.execute_sql('INSERT INTO "transaction_tally" ("connection_id", "stored") '
+                       'SELECT "connection_id", COUNT(*) FROM "balance_transaction" GROUP BY "connection_id"')
+
+
 # (number, name, step). Keep the list in number order; gaps are fine (numbers 10-59 are handed out by area).
 MIGRATIONS = [
     (1, "create tables", _create_tables),
@@ -90,6 +134,7 @@ MIGRATIONS = [
     (3, "import run progress and one active run per connection", _import_run_progress_and_one_active_run),
     (30, "import run owner and enqueued_at", _import_run_owner_and_enqueued_at),
     (31, "import streams", _import_streams),
+    (60, "transaction tally kept by triggers", _transaction_tally),
 ]
 MIGRATIONS.sort(key=lambda migration: migration[0])
 assert len({version for version, _, _ in MIGRATIONS}) == len(MIGRATIONS), "two migrations share a number"

@@ -235,6 +235,15 @@ class WebhookEvent(BaseModel):
     received_at = DateTimeField(default=utcnow)
 
 
+class TransactionTally(BaseModel):
+    """How many balance transactions are stored per connection, for the account cards (counting them on every
+    page view cost more than the rest of its queries). Kept by the database itself: triggers on
+    balance_transaction count every insert and delete, whoever writes (migration 60), so it is always exact."""
+
+    connection = ForeignKeyField(StripeConnection, primary_key=True, backref="transaction_tally", on_delete="CASCADE")
+    stored = BigIntegerField(default=0)
+
+
 ALL_MODELS = [
     User,
     ThrottleHit,
@@ -247,4 +256,5 @@ ALL_MODELS = [
     Charge,
     Refund,
     WebhookEvent,
+    TransactionTally,
 ]

@@ -8,7 +8,7 @@ from conftest import Web
 
 import account_steps as steps
 from envoix.db import database
-from envoix.models import BalanceTransaction, ImportRun, Payout, User, utcnow
+from envoix.models import BalanceTransaction, ImportRun, Payout, StripeConnection, TransactionTally, User, utcnow
 from envoix.money import format_money
 
 
@@ -316,6 +316,29 @@ def test_the_overview_is_never_stale_after_an_import_and_asks_again_only_for_the
     (summed,) = [sql for sql in count_queries if "SUM" in sql and "balance_transaction" in sql]
     assert " IN (" in summed  # only the account that changed is summed again
     assert shown_and_stored(steady)[0] == shown_and_stored(steady)[1] > 0
+
+
+def test_the_cards_count_of_stored_transactions_is_kept_exact_by_the_database_whoever_writes(app, web, user, stripe):
+    imported, _, _ = steps.connect_by_key(app, stripe, user, n_balance_transactions=40)
+    by_hand, _, _ = steps.connect_by_key(app, stripe, user, business_name="Von Hand")
+    web.post(f"/accounts/{imported.id}/import")
+    web.post(f"/accounts/{imported.id}/import")  # again: nothing new to store
+    row = dict(type="charge", amount=100, fee=3, net=97, currency="eur", created=1)
+    with database.connection_context():
+        BalanceTransaction.create(connection=by_hand.id, stripe_id="txn_one", **row)
+        BalanceTransaction.insert_many([dict(connection=by_hand.id, stripe_id=f"txn_{i}", **row) for i in range(3)]).execute()
+        BalanceTransaction.delete().where(BalanceTransaction.stripe_id == "txn_one").execute()
+        counted = {c.id: BalanceTransaction.select().where(BalanceTransaction.connection == c.id).count()
+                   for c in (imported, by_hand)}
+
+    page = web.get("/accounts").get_data(as_text=True)
+
+    shown = {int(c): int(n) for c, n in re.findall(r'data-url="/accounts/(\d+)"[\s\S]*?data-imported="(\d+)"', page)}
+    assert shown == counted and counted[imported.id] > 0 and counted[by_hand.id] == 3
+    with database.connection_context():  # a deleted connection takes its tally along
+        StripeConnection.delete_by_id(by_hand.id)
+        assert TransactionTally.get_or_none(TransactionTally.connection == by_hand.id) is None
+        assert TransactionTally.get(TransactionTally.connection == imported.id).stored == counted[imported.id]
 
 
 def test_the_overview_counts_only_the_chosen_period_and_explains_a_period_it_cannot_show(app, web, user, stripe):
