@@ -85,21 +85,27 @@ def _import_streams(db, migrator):
 
 _TALLY_SQLITE = [
     'CREATE TRIGGER IF NOT EXISTS "balance_transaction_tally_insert" AFTER INSERT ON "balance_transaction" BEGIN '
-    'INSERT INTO "transaction_tally" ("connection_id", "stored") VALUES (NEW."connection_id", 1) '
-    'ON CONFLICT ("connection_id") DO UPDATE SET "stored" = "stored" + 1; END',
+    'INSERT INTO "transaction_tally" ("connection_id", "shard", "stored") VALUES (NEW."connection_id", 0, 1) '
+    'ON CONFLICT ("connection_id", "shard") DO UPDATE SET "stored" = "stored" + 1; END',
     'CREATE TRIGGER IF NOT EXISTS "balance_transaction_tally_delete" AFTER DELETE ON "balance_transaction" BEGIN '
-    'UPDATE "transaction_tally" SET "stored" = "stored" - 1 WHERE "connection_id" = OLD."connection_id"; END',
+    'UPDATE "transaction_tally" SET "stored" = "stored" - 1 WHERE "connection_id" = OLD."connection_id" AND "shard" = 0; END',
 ]
+# Each writing transaction counts into its own row (shard = its transaction id): no transaction ever waits for
+# another's counter (a shared row per connection deadlocked imports whose streams store pages side by side).
+# A delete whose connection is gone (the cascade of deleting it) counts nothing: its rows go with it.
 _TALLY_POSTGRESQL = [
     'CREATE OR REPLACE FUNCTION "envoix_tally_inserted"() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN '
-    'INSERT INTO "transaction_tally" ("connection_id", "stored") '
-    'SELECT "connection_id", COUNT(*) FROM "inserted_rows" GROUP BY "connection_id" '
-    'ON CONFLICT ("connection_id") DO UPDATE SET "stored" = "transaction_tally"."stored" + EXCLUDED."stored"; '
+    'INSERT INTO "transaction_tally" ("connection_id", "shard", "stored") '
+    'SELECT "connection_id", txid_current(), COUNT(*) FROM "inserted_rows" GROUP BY "connection_id" '
+    'ON CONFLICT ("connection_id", "shard") DO UPDATE SET "stored" = "transaction_tally"."stored" + EXCLUDED."stored"; '
     'RETURN NULL; END $$',
     'CREATE OR REPLACE FUNCTION "envoix_tally_deleted"() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN '
-    'UPDATE "transaction_tally" AS t SET "stored" = t."stored" - d."n" FROM '
+    'INSERT INTO "transaction_tally" ("connection_id", "shard", "stored") '
+    'SELECT d."connection_id", txid_current(), -d."n" FROM '
     '(SELECT "connection_id", COUNT(*) AS "n" FROM "deleted_rows" GROUP BY "connection_id") AS d '
-    'WHERE t."connection_id" = d."connection_id"; RETURN NULL; END $$',
+    'WHERE EXISTS (SELECT 1 FROM "stripe_connection" AS c WHERE c."id" = d."connection_id") '
+    'ON CONFLICT ("connection_id", "shard") DO UPDATE SET "stored" = "transaction_tally"."stored" + EXCLUDED."stored"; '
+    'RETURN NULL; END $$',
     'DROP TRIGGER IF EXISTS "balance_transaction_tally_insert" ON "balance_transaction"',
     'CREATE TRIGGER "balance_transaction_tally_insert" AFTER INSERT ON "balance_transaction" '
     'REFERENCING NEW TABLE AS "inserted_rows" FOR EACH STATEMENT EXECUTE FUNCTION "envoix_tally_inserted"()',
@@ -123,8 +129,8 @@ def _transaction_tally(db, migrator):
     for statement in _TALLY_POSTGRESQL if postgresql else _TALLY_SQLITE:
         db.execute_sql(statement)
     if created:
-        db.execute_sql('INSERT INTO "transaction_tally" ("connection_id", "stored") '
-                       'SELECT "connection_id", COUNT(*) FROM "balance_transaction" GROUP BY "connection_id"')
+        db.execute_sql('INSERT INTO "transaction_tally" ("connection_id", "shard", "stored") '
+                       'SELECT "connection_id", 0, COUNT(*) FROM "balance_transaction" GROUP BY "connection_id"')
 
 
 # (number, name, step). Keep the list in number order; gaps are fine (numbers 10-59 are handed out by area).

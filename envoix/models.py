@@ -5,6 +5,7 @@ from peewee import (
     BigIntegerField,
     BooleanField,
     CharField,
+    CompositeKey,
     DateTimeField,
     ForeignKeyField,
     IntegerField,
@@ -237,11 +238,18 @@ class WebhookEvent(BaseModel):
 
 class TransactionTally(BaseModel):
     """How many balance transactions are stored per connection, for the account cards (counting them on every
-    page view cost more than the rest of its queries). Kept by the database itself: triggers on
-    balance_transaction count every insert and delete, whoever writes (migration 60), so it is always exact."""
+    page view cost more than the rest of its queries): the sum of a connection's rows. Kept by the database
+    itself, so it is always exact whoever writes: triggers on balance_transaction count every insert and delete
+    (migration 60). On PostgreSQL each writing transaction adds to a row of its own (`shard` = its transaction id),
+    so imports storing pages side by side never wait for one another on a shared counter; SQLite has one writer
+    at a time and one row (shard 0) per connection."""
 
-    connection = ForeignKeyField(StripeConnection, primary_key=True, backref="transaction_tally", on_delete="CASCADE")
+    connection = ForeignKeyField(StripeConnection, backref="transaction_tally", on_delete="CASCADE")
+    shard = BigIntegerField(default=0)
     stored = BigIntegerField(default=0)
+
+    class Meta:
+        primary_key = CompositeKey("connection", "shard")
 
 
 ALL_MODELS = [

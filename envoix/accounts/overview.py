@@ -1,9 +1,11 @@
 """What the account pages show: each connection with its import state and counts, the money of a period, its
 payouts, one payout's lines.
 
-The overview asks the same few queries whatever the number of accounts (never one per card): two for the cards,
-one sum of the period's transactions by account, currency, category and month, one of its payouts, and the
-newest payouts and open differences.
+The overview asks the same few queries whatever the number of accounts (never one per card): two for the cards
+(their counts from indexed subqueries and the transaction tally the database keeps, models.TransactionTally), one
+sum of the period's transactions by account, currency, category and month (only for accounts whose stored
+transactions changed since it was last asked: see _account_sums), one of its payouts, and the newest payouts and
+open differences.
 """
 import threading
 from collections import OrderedDict, defaultdict
@@ -102,7 +104,8 @@ def _with_counts(done, states):
         ImportRun.select(fn.MAX(ImportRun.finished_at)).where((ImportRun.status == done) & (ImportRun.connection == outer))
         .alias("last_done_at"),
         # Kept by triggers (models.TransactionTally): counting the transactions here cost most of the page's SQL.
-        fn.COALESCE(TransactionTally.select(TransactionTally.stored).where(TransactionTally.connection == outer), SQL("0"))
+        fn.COALESCE(TransactionTally.select(fn.SUM(TransactionTally.stored)).where(TransactionTally.connection == outer),
+                    SQL("0"))
         .alias("imported_count"),
         *payouts,
     )
@@ -145,7 +148,7 @@ def _summaries(connections, runs):
     return [
         AccountSummary(
             c, run=newest.get(c.newest_run_id), last_import_at=ImportRun.finished_at.python_value(c.last_done_at),
-            imported=c.imported_count,
+            imported=int(c.imported_count or 0),
             payouts={name: getattr(c, f"payouts_{name}") for name in RECONCILIATION if getattr(c, f"payouts_{name}")},
         )
         for c in connections
