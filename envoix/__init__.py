@@ -24,18 +24,23 @@ def create_app(test_config=None, environ=None, instance_path=None):
     login_manager.init_app(app)
     i18n.init_app(app)
     errors.init_app(app)
+    from . import mail  # noqa: F401  (registers the send_email job)
+    from .account import housekeeping  # noqa: F401  (registers the daily clean-up)
+
     jobs.init_app(app)
     _register_blueprints(app)
     return app
 
 
 def _register_blueprints(app):
+    from .account import bp as account_bp
     from .accounts import bp as accounts_bp
     from .auth import bp as auth_bp
     from .connect import bp as connect_bp
+    from .legal import bp as legal_bp
     from .main import bp as main_bp
     from .validate import bp as validate_bp
     from .webhooks import bp as webhooks_bp
 
-    for blueprint in (main_bp, auth_bp, connect_bp, validate_bp, accounts_bp, webhooks_bp, cli.bp):
+    for blueprint in (main_bp, auth_bp, connect_bp, validate_bp, accounts_bp, webhooks_bp, cli.bp, account_bp, legal_bp):
         app.register_blueprint(blueprint)

@@ -1,6 +1,7 @@
 """Every setting Envoix reads, taken from the environment in one place, with its default."""
 import os
 import secrets as _random
+from datetime import timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -95,6 +96,22 @@ def from_environment(instance_path, environ=None):
         "ENVOIX_IMPORT_RETRY_SECONDS": float(env.get("ENVOIX_IMPORT_RETRY_SECONDS", "5")),
         "KEY_VALIDATIONS_PER_MINUTE": int(env.get("KEY_VALIDATIONS_PER_MINUTE", "10")),
         "LOGIN_FAILURES_PER_15_MINUTES": int(env.get("LOGIN_FAILURES_PER_15_MINUTES", "5")),
+        # --- account security (issue 13) ---
+        # A larger request body is refused with 413 before it is read (webhooks included).
+        "MAX_CONTENT_LENGTH": 1024 * 1024,
+        "MAX_FORM_MEMORY_SIZE": 1024 * 1024,
+        # "Stay logged in": a new cookie at every sign-in, bound to its server-side session (auth/sessions.py).
+        "REMEMBER_COOKIE_DURATION": timedelta(days=30),
+        "SIGNUPS_PER_HOUR_PER_ADDRESS": int(env.get("SIGNUPS_PER_HOUR_PER_ADDRESS", "5")),
+        "SIGNUPS_PER_HOUR": int(env.get("SIGNUPS_PER_HOUR", "200")),
+        "SMTP_URL": env.get("SMTP_URL", "").strip() or None,
+        "MAIL_FROM": env.get("MAIL_FROM", "").strip() or "Envoix <no-reply@localhost>",
+        "MAIL_ATTEMPTS": int(env.get("MAIL_ATTEMPTS", "5")),
+        "MAIL_RETRY_SECONDS": float(env.get("MAIL_RETRY_SECONDS", "30")),
+        "ENVOIX_BASE_URL": env.get("ENVOIX_BASE_URL", "").strip().rstrip("/") or None,
+        "ENVOIX_REQUIRE_VERIFIED_EMAIL": _flag(env.get("ENVOIX_REQUIRE_VERIFIED_EMAIL"), default=production),
+        "ENVOIX_IMPRINT_FILE": env.get("ENVOIX_IMPRINT_FILE", "").strip() or None,
+        "ENVOIX_PRIVACY_FILE": env.get("ENVOIX_PRIVACY_FILE", "").strip() or None,
     }
 
 

@@ -6,7 +6,7 @@ numbered migration written so that it is a no-op where its change is already the
 """
 import logging
 
-from peewee import CharField, DateTimeField, IntegerField, Model
+from peewee import BigIntegerField, CharField, DateTimeField, IntegerField, Model, TextField
 from playhouse.migrate import PostgresqlMigrator, SqliteMigrator, migrate
 
 from . import models
@@ -53,10 +53,39 @@ def _import_run_progress_and_one_active_run(db, migrator):
         )
 
 
+def _user_account_security_columns(db, migrator):
+    # Email confirmation, a changed address waiting for confirmation, and two-factor sign-in (issue 13).
+    columns = {column.name for column in db.get_columns("user")}
+    wanted = {
+        "email_verified_at": DateTimeField(null=True),
+        "pending_email": CharField(max_length=254, null=True),
+        "totp_secret_encrypted": TextField(null=True),
+        "totp_pending_encrypted": TextField(null=True),
+        "totp_last_step": BigIntegerField(null=True),
+        "recovery_codes": TextField(null=True),
+    }
+    changes = [migrator.add_column("user", name, field) for name, field in wanted.items() if name not in columns]
+    if changes:
+        migrate(*changes)
+
+
+def _user_sessions(db, migrator):
+    # Server-side sessions: logout, a password change and "sign out everywhere" end cookies for good.
+    db.create_tables([models.UserSession], safe=True)
+
+
+def _account_events(db, migrator):
+    # The event log a user sees on /settings (sign-ins, connections, password changes …), cleaned after 90 days.
+    db.create_tables([models.AccountEvent], safe=True)
+
+
 MIGRATIONS = [
     (1, "create tables", _create_tables),
     (2, "index import runs by connection and time", _index_import_runs_by_connection_and_time),
     (3, "import run progress and one active run per connection", _import_run_progress_and_one_active_run),
+    (40, "user: email confirmation and two-factor columns", _user_account_security_columns),
+    (41, "user sessions", _user_sessions),
+    (42, "account events", _account_events),
 ]
 LATEST = MIGRATIONS[-1][0]
 

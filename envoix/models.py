@@ -31,14 +31,51 @@ class User(BaseModel):
     password_hash = CharField(max_length=255)
     locale = CharField(max_length=5, null=True)
     created_at = DateTimeField(default=utcnow)
+    # Account security (migration 40): a confirmed address, an address waiting for confirmation after a change,
+    # and two-factor sign-in (the TOTP secret as Fernet ciphertext, recovery codes as SHA-256 digests, JSON list).
+    email_verified_at = DateTimeField(null=True)
+    pending_email = CharField(max_length=254, null=True)
+    totp_secret_encrypted = TextField(null=True)
+    totp_pending_encrypted = TextField(null=True)
+    totp_last_step = BigIntegerField(null=True)
+    recovery_codes = TextField(null=True)
 
     # flask-login's protocol
     is_active = True
     is_authenticated = True
     is_anonymous = False
 
+    # The server-side session this request signed in with (auth/sessions.py); part of the id flask-login keeps in the
+    # session and the remember-me cookie, so deleting the session row ends both.
+    login_key = None
+
     def get_id(self):
-        return str(self.id)
+        return f"{self.id}:{self.login_key}" if self.login_key else str(self.id)
+
+    @property
+    def two_factor_enabled(self):
+        return bool(self.totp_secret_encrypted)
+
+
+class UserSession(BaseModel):
+    """One signed-in browser (migration 41): deleted at logout, by a password change and by "sign out everywhere"."""
+
+    user = ForeignKeyField(User, backref="sessions", on_delete="CASCADE")
+    key_hash = CharField(max_length=64, unique=True)  # SHA-256 of the random key the cookies carry
+    remember = BooleanField(default=False)
+    user_agent = CharField(max_length=200, null=True)
+    created_at = DateTimeField(default=utcnow)
+    last_seen_at = DateTimeField(default=utcnow)
+    expires_at = DateTimeField()
+
+
+class AccountEvent(BaseModel):
+    """What happened to an account, shown to its user on /settings (migration 42); kept 90 days (README)."""
+
+    user = ForeignKeyField(User, backref="events", on_delete="CASCADE")
+    kind = CharField(max_length=40)
+    details = TextField(null=True)  # JSON; never a secret
+    at = DateTimeField(default=utcnow, index=True)
 
 
 class ThrottleHit(BaseModel):
@@ -217,4 +254,6 @@ ALL_MODELS = [
     Charge,
     Refund,
     WebhookEvent,
+    UserSession,
+    AccountEvent,
 ]

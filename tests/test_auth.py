@@ -62,13 +62,14 @@ def test_an_unknown_email_gets_the_same_message_as_a_wrong_password(web):
     assert "E-Mail-Adresse oder Passwort ist falsch" in response.get_data(as_text=True)
 
 
-def test_repeated_failed_logins_for_one_account_are_throttled_even_with_the_right_password(web):
+def test_repeated_failed_logins_slow_down_the_address_that_makes_them(web):
     web.sign_up()
     web.log_out()
     for _ in range(5):
         assert web.log_in(password="falsches-Passwort-1").status_code == 401
     blocked = web.log_in()
     assert blocked.status_code == 429
+    assert int(blocked.headers["Retry-After"]) >= 1
     assert "Zu viele fehlgeschlagene Anmeldeversuche" in blocked.get_data(as_text=True)
     assert web.get("/accounts").status_code == 302
 

@@ -1,7 +1,7 @@
 """Routes of the account pages: the list, one account (with its live import progress), a payout, the CSV export."""
 from datetime import datetime, timezone
 
-from flask import Response, current_app, flash, redirect, request, stream_with_context, url_for
+from flask import Response, abort, current_app, flash, redirect, request, stream_with_context, url_for
 from flask_babel import format_date
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
@@ -11,6 +11,9 @@ from ..rendering import page_or_fragment, wants_fragment
 from ..sync import problems, runs
 from . import bp, export, labels, overview
 from .fixes import fix_for
+
+
+MAX_PAGE = 10**6
 
 
 @bp.app_template_filter("money")
@@ -50,7 +53,8 @@ def index():
 @login_required
 def detail(connection_id):
     connection = overview.own_connection(current_user, connection_id)
-    payout_page = max(1, request.args.get("page", 1, type=int))
+    # Clamped: a page number beyond what SQL's OFFSET can hold (2^63) would be a database error, not an empty page.
+    payout_page = min(max(1, request.args.get("page", 1, type=int)), MAX_PAGE)
     payouts, more = overview.payouts_page(connection, payout_page)
     return page_or_fragment(
         "accounts/detail.html", "accounts/_payouts.html", connection=connection,
@@ -96,6 +100,8 @@ def _import_status(connection, status=200, notice=None):
 @login_required
 def payout(connection_id, po_id):
     connection = overview.own_connection(current_user, connection_id)
+    if "\x00" in po_id or len(po_id) > 255:  # PostgreSQL refuses NUL in text; no Stripe id is that long
+        abort(404)
     return page_or_fragment("accounts/payout.html", "accounts/_payout_lines.html",
                             connection=connection, lines=overview.payout_lines(connection, po_id))
 

@@ -6,6 +6,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from .. import stripe_api
+from ..account import requires_recent_second_factor, requires_verified_email
 from ..models import StripeConnection
 from ..rendering import wants_fragment
 from . import bp, callback, oauth_client
@@ -23,6 +24,8 @@ def panel():
 
 @bp.route("/connect/oauth/start")
 @login_required
+@requires_verified_email
+@requires_recent_second_factor
 def oauth_start():
     if not oauth_client.is_configured():
         # The OAuth tab says OAuth is not set up here and points to the key tab.
@@ -47,6 +50,7 @@ def ineligible():
 
 @bp.route("/accounts/<int:connection_id>/disconnect", methods=["POST"])
 @login_required
+@requires_recent_second_factor
 def disconnect(connection_id):
     connection = StripeConnection.get_or_none(
         (StripeConnection.id == connection_id) & (StripeConnection.user == current_user.id)
