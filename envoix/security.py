@@ -1,7 +1,7 @@
 """The security baseline: CSRF, Content-Security-Policy and friends, and the platform router's headers."""
 import io
 
-from flask import abort, request
+from flask import abort, current_app, request
 from flask_wtf.csrf import CSRFProtect
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -34,6 +34,19 @@ class HeadChangesNothing:
             environ["wsgi.input"] = io.BytesIO(b"")
             environ["wsgi.input_terminated"] = True
         return self.wsgi_app(environ, start_response)
+
+
+def limited_body():
+    """The request body, or 413 when it is larger than MAX_CONTENT_LENGTH.
+
+    An announced length is refused before reading (see `init_app`). A chunked body has no length: Werkzeug's
+    limited stream stops reading at the limit, so a body that reaches it is taken as too large.
+    """
+    data = request.get_data()
+    limit = current_app.config.get("MAX_CONTENT_LENGTH")
+    if limit and request.content_length is None and len(data) >= limit:
+        abort(413)
+    return data
 
 
 def init_app(app):

@@ -14,6 +14,8 @@ from envoix.models import ALL_MODELS
 # library alone would otherwise log its DEBUG lines (OAuth token bodies among them) unredacted.
 log_redaction.install()
 
+pytest_plugins = ["fixtures_account"]
+
 TEST_DATABASE_URL = os.environ.get("ENVOIX_TEST_DATABASE_URL", "").strip()
 WEBHOOK_SECRET = "whsec_test_envoix_webhook_secret_0123456789"
 CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]+)"')
