@@ -102,7 +102,7 @@ def from_environment(instance_path, environ=None):
         "MAX_FORM_MEMORY_SIZE": 1024 * 1024,
         # "Stay logged in": a new cookie at every sign-in, bound to its server-side session (auth/sessions.py).
         "REMEMBER_COOKIE_DURATION": timedelta(days=30),
-        "SIGNUPS_PER_HOUR_PER_ADDRESS": int(env.get("SIGNUPS_PER_HOUR_PER_ADDRESS", "5")),
+        "SIGNUPS_PER_HOUR_PER_ADDRESS": int(env.get("SIGNUPS_PER_HOUR_PER_ADDRESS", "20")),
         "SIGNUPS_PER_HOUR": int(env.get("SIGNUPS_PER_HOUR", "200")),
         "SMTP_URL": env.get("SMTP_URL", "").strip() or None,
         "MAIL_FROM": env.get("MAIL_FROM", "").strip() or "Envoix <no-reply@localhost>",

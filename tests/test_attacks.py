@@ -270,8 +270,9 @@ def test_head_login_with_the_right_password_signs_nobody_in(web, client):
 
 # --- sign-up ---------------------------------------------------------------------------------------------------
 
-def test_sign_ups_from_one_address_are_limited(app, client):
-    web = Web(client)
+def test_sign_ups_from_one_address_are_limited(app_with):
+    app = app_with(SIGNUPS_PER_HOUR_PER_ADDRESS=5)
+    web = Web(app.test_client())
     for n in range(5):
         assert web.sign_up(f"bulk{n}@example.com").status_code == 302
         web.log_out()
