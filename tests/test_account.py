@@ -363,3 +363,24 @@ def test_operator_legal_files_are_rendered_as_markdown_without_html(app_with, tm
     assert "<h1>Impressum</h1>" in page and "Atelier Nord GmbH" in page
     assert "<script>alert" not in page and 'href="javascript:' not in page
     assert "Datenschutz des Betreibers" in app.test_client().get("/datenschutz").get_data(as_text=True)
+
+
+def test_the_event_log_shows_connections_and_disconnections_and_old_entries_go(app, web, user, stripe):
+    from datetime import timedelta
+
+    from envoix.models import utcnow
+
+    key = stripe.add_restricted_key(stripe.add_account(business_name="Atelier Nord"))
+    assert 'data-result="success"' in web.post("/connect/key", {"api_key": key}, htmx=True).get_data(as_text=True)
+    with database.connection_context():
+        connection = StripeConnection.get()
+    web.post(f"/accounts/{connection.id}/disconnect")
+    page = web.get("/settings").get_data(as_text=True)
+    assert 'data-event="connected"' in page and 'data-event="disconnected"' in page
+    assert key not in page
+
+    with app.app_context(), database.connection_context():
+        AccountEvent.update(at=utcnow() - timedelta(days=91)).where(AccountEvent.kind == "connected").execute()
+        app.extensions["envoix_jobs"]["clean_up_account_data"].call_local()
+        assert AccountEvent.select().where(AccountEvent.kind == "connected").count() == 0
+        assert AccountEvent.select().where(AccountEvent.kind == "disconnected").count() == 1

@@ -44,3 +44,12 @@ def recent(user, limit=50):
 
 def forget_older_than(retention=RETENTION):
     return AccountEvent.delete().where(AccountEvent.at < utcnow() - retention).execute()
+
+
+def record_connection_result(user, result, method):
+    """One line for the connection routes: a successful connection (OAuth or key) goes into the user's log."""
+    if getattr(result, "kind", None) == "success" and getattr(result, "connection", None) is not None:
+        connection = result.connection
+        record_event(user, "connected", account=connection.stripe_account_id, method=method,
+                     livemode=bool(connection.livemode))
+    return result

@@ -6,7 +6,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from .. import stripe_api
-from ..account import requires_recent_second_factor, requires_verified_email
+from ..account import record_connection_result, record_event, requires_recent_second_factor, requires_verified_email
 from ..models import StripeConnection
 from ..rendering import wants_fragment
 from . import bp, callback, oauth_client
@@ -39,7 +39,7 @@ def oauth_start():
 def oauth_callback():
     if not oauth_client.is_configured():
         return render_panel("oauth")
-    return render_panel("oauth", callback.finish_oauth(current_user, request.args))
+    return render_panel("oauth", record_connection_result(current_user, callback.finish_oauth(current_user, request.args), "oauth"))
 
 
 @bp.route("/connect/oauth/ineligible")
@@ -59,6 +59,7 @@ def disconnect(connection_id):
         abort(404)
     try:
         disconnect_connection(connection)
+        record_event(current_user.id, "disconnected", account=connection.stripe_account_id, method=connection.method)
     except stripe_api.StripeProblem as problem:
         refused = isinstance(problem, stripe_api.StripeRefused)
         if refused:

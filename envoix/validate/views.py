@@ -2,7 +2,7 @@
 from flask import make_response, request
 from flask_login import current_user, login_required
 
-from ..account import requires_recent_second_factor, requires_verified_email
+from ..account import record_connection_result, requires_recent_second_factor, requires_verified_email
 from ..connect.panel import render_panel
 from ..permissions import REQUIRED_PERMISSIONS, api_keys_url, create_key_url
 from . import bp
@@ -17,6 +17,7 @@ PERMISSIONS_BY_NAME = {permission.name: permission for permission in REQUIRED_PE
 @requires_recent_second_factor
 def check_key():
     result = validate_restricted_key(current_user, request.form.get("api_key"), request.remote_addr)
+    record_connection_result(current_user, result, "api_key")
     response = make_response(render_panel("key", result, fragment="validate/_key_result.html"))
     if result.retry_after:
         response.headers["Retry-After"] = str(result.retry_after)
