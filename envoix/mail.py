@@ -43,13 +43,18 @@ class MailNotConfigured(RuntimeError):
 
 def send(to, template, lang=None, **context):
     """Queue one email to `to`, rendered from templates/mail/<template>.txt/.html in `lang` (de or en)."""
-    message = build(to, template, lang, **context)
-    enqueue("send_email", secrets.encrypt(message.as_string()))
+    return send_built(build(to, template, lang, **context))
 
 
 def send_built(message):
-    """Queue a message made earlier by `build` (e.g. before the data it needed was deleted)."""
-    enqueue("send_email", secrets.encrypt(message.as_string()))
+    """Queue a message made earlier by `build` (e.g. before the data it needed was deleted); False when the queue
+    cannot take it (Redis down): what the user did still stands, and the log says the email is missing."""
+    try:
+        enqueue("send_email", secrets.encrypt(message.as_string()))
+    except Exception as error:  # noqa: BLE001  (the queue's own errors: redis, sqlite)
+        log.error("an email (%s) could not be queued: %s", message["Subject"], type(error).__name__)
+        return False
+    return True
 
 
 def build(to, template, lang=None, **context):

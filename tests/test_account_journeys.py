@@ -2,7 +2,7 @@
 server: sign up and confirm the address, forget and reset the password, turn on two-factor, sign out everywhere
 else, download the data and delete the account. Screenshots under $ENVOIX_ARTIFACTS/screenshots."""
 import json
-import re
+import os
 import time
 
 import pyotp
@@ -29,7 +29,9 @@ TEXT = {
 
 @pytest.fixture(scope="module")
 def live(tmp_path_factory, smtp_server):
-    app = LiveEnvoix(tmp_path_factory.mktemp("envoix-account-live"), extra_env={"SMTP_URL": smtp_server.url})
+    database_url = os.environ.get("ENVOIX_TEST_DATABASE_URL", "").strip() or None
+    app = LiveEnvoix(tmp_path_factory.mktemp("envoix-account-live"), database_url=database_url,
+                     extra_env={"SMTP_URL": smtp_server.url})
     app.env["ENVOIX_BASE_URL"] = app.url
     app.start()
     yield app

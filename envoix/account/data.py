@@ -58,5 +58,5 @@ def delete_everything(user):
             StripeConnection.delete().where(StripeConnection.id.in_(ids)).execute()
         UserSession.delete().where(UserSession.user == user.id).execute()
         AccountEvent.delete().where(AccountEvent.user == user.id).execute()
-        ThrottleHit.delete().where(ThrottleHit.bucket.contains(user.email)).execute()
+        ThrottleHit.delete().where(ThrottleHit.bucket == f"reset:email:{user.email}").execute()  # others: 1 day
         user.delete_instance()
