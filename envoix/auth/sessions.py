@@ -10,6 +10,7 @@ from datetime import timedelta
 
 from flask import current_app, request
 
+from ..db import Prepared
 from ..models import User, UserSession, utcnow
 
 SHORT_SESSION = timedelta(hours=12)  # without "stay logged in": the browser session, and at most this long
@@ -32,25 +33,37 @@ def start(user, remember):
     return key
 
 
+# Every signed-in request loads its user and session: one query, its SQL written once (see db.Prepared).
+_user_by_session = Prepared(User, lambda key_hash, user_id: (
+    User.select(User, UserSession.id.alias("session_row_id"), UserSession.expires_at.alias("session_expires_at"),
+                UserSession.last_seen_at.alias("session_last_seen_at"))
+    .join(UserSession, on=(UserSession.user == User.id))
+    .where((UserSession.key_hash == key_hash) & (User.id == user_id))
+))
+
+
 def load(user_id):
     """The user for flask-login's stored id "<id>:<key>", or None when that session has ended."""
     user_part, _, key = str(user_id).partition(":")
     if not user_part.isdigit() or not key or len(key) > 100:
         return None
-    row = (
-        UserSession.select(UserSession, User).join(User)
-        .where((UserSession.key_hash == _digest(key)) & (User.id == int(user_part)))
-        .first()
-    )
+    user = _user_by_session.first(_digest(key), int(user_part))
     now = utcnow()
-    if row is None or row.expires_at <= now:
+    if user is None or _naive(user.session_expires_at) <= now:
         return None
-    if now - row.last_seen_at > TOUCH_EVERY:
-        UserSession.update(last_seen_at=now).where(UserSession.id == row.id).execute()
-    user = row.user
+    if now - _naive(user.session_last_seen_at) > TOUCH_EVERY:
+        UserSession.update(last_seen_at=now).where(UserSession.id == user.session_row_id).execute()
     user.login_key = key
-    user.session_row_id = row.id
     return user
+
+
+def _naive(value):
+    # A raw query hands SQLite's timestamps back as text.
+    if isinstance(value, str):
+        from datetime import datetime
+
+        return datetime.fromisoformat(value)
+    return value
 
 
 def end(user):
