@@ -36,6 +36,11 @@ class HeadChangesNothing:
         return self.wsgi_app(environ, start_response)
 
 
+# GET routes that act (confirm an address, log an export, finish or start an OAuth dance): Flask would run them for
+# HEAD too, so a HEAD gets an empty answer without the view.
+ACTING_GET_ENDPOINTS = {"account.verify_email", "account.export", "connect.oauth_callback", "connect.oauth_start"}
+
+
 def limited_body():
     """The request body, or 413 when it is larger than MAX_CONTENT_LENGTH.
 
@@ -54,6 +59,11 @@ def init_app(app):
     csrf.init_app(app)
     # One trusted proxy (the platform's router) sets X-Forwarded-For/-Proto/-Host.
     app.wsgi_app = HeadChangesNothing(ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1))
+
+    @app.before_request
+    def _head_does_not_act():
+        if request.method == "HEAD" and request.endpoint in ACTING_GET_ENDPOINTS:
+            return "", 200, {"Cache-Control": "no-store"}
 
     @app.before_request
     def _refuse_large_bodies():

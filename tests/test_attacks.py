@@ -268,6 +268,27 @@ def test_head_login_with_the_right_password_signs_nobody_in(web, client):
     assert client.get("/accounts").status_code == 302
 
 
+def test_head_on_a_confirmation_link_confirms_nothing(mail_web, inbox):
+    from fixtures_account import link_in
+
+    mail_web.sign_up()
+    link = link_in(inbox.wait_for("lena@example.com"), "/verify/").split("localhost", 1)[1]
+    assert mail_web.client.open(link, method="HEAD").status_code == 200
+    with database.connection_context():
+        assert User.get().email_verified_at is None
+    mail_web.get(link)
+    with database.connection_context():
+        assert User.get().email_verified_at is not None
+
+
+def test_head_on_the_oauth_callback_connects_nothing(web, user, stripe):
+    response = web.client.open("/connect/oauth/callback?code=ac_x&state=whatever", method="HEAD")
+    assert response.status_code == 200
+    with database.connection_context():
+        assert StripeConnection.select().count() == 0
+    assert not [r for r in stripe.requests if r["path"] == "/oauth/token"]
+
+
 # --- sign-up ---------------------------------------------------------------------------------------------------
 
 def test_sign_ups_from_one_address_are_limited(app_with):
