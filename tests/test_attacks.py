@@ -410,3 +410,14 @@ def test_links_from_emails_are_redacted_in_access_logs():
     line = '127.0.0.1 - - "GET /password/reset/eyJ1IjoxLCJwIjoiYWJjIn0.Z1.abc HTTP/1.1" 200'
     assert "eyJ1" not in redact(line)
     assert "eyJ1" not in redact("GET /verify/eyJ1IjoxfQ.Z1.abc?x=1")
+
+
+def test_a_session_without_remember_me_ends_after_12_hours_unused_but_not_while_used(app, web):
+    web.sign_up()
+    with app.app_context(), database.connection_context():
+        UserSession.update(last_seen_at=utcnow() - timedelta(minutes=6)).execute()
+    assert web.get("/accounts").status_code == 200  # used: the 12 hours start again
+    with app.app_context(), database.connection_context():
+        assert UserSession.get().expires_at > utcnow() + timedelta(hours=11)
+        UserSession.update(expires_at=utcnow() - timedelta(seconds=1)).execute()
+    assert web.get("/accounts").status_code == 302

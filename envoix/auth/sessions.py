@@ -13,7 +13,7 @@ from flask import current_app, request
 from ..db import Prepared
 from ..models import User, UserSession, utcnow
 
-SHORT_SESSION = timedelta(hours=12)  # without "stay logged in": the browser session, and at most this long
+SHORT_SESSION = timedelta(hours=12)  # without "stay logged in": the browser session, ending after this long unused
 TOUCH_EVERY = timedelta(minutes=5)   # last_seen_at is written at most this often
 
 
@@ -36,7 +36,7 @@ def start(user, remember):
 # Every signed-in request loads its user and session: one query, its SQL written once (see db.Prepared).
 _user_by_session = Prepared(User, lambda key_hash, user_id: (
     User.select(User, UserSession.id.alias("session_row_id"), UserSession.expires_at.alias("session_expires_at"),
-                UserSession.last_seen_at.alias("session_last_seen_at"))
+                UserSession.last_seen_at.alias("session_last_seen_at"), UserSession.remember.alias("session_remember"))
     .join(UserSession, on=(UserSession.user == User.id))
     .where((UserSession.key_hash == key_hash) & (User.id == user_id))
 ))
@@ -52,7 +52,11 @@ def load(user_id):
     if user is None or _naive(user.session_expires_at) <= now:
         return None
     if now - _naive(user.session_last_seen_at) > TOUCH_EVERY:
-        UserSession.update(last_seen_at=now).where(UserSession.id == user.session_row_id).execute()
+        # Without "stay logged in" the session ends after SHORT_SESSION without use; with it, 30 days after sign-in.
+        changes = {UserSession.last_seen_at: now}
+        if not user.session_remember:
+            changes[UserSession.expires_at] = now + SHORT_SESSION
+        UserSession.update(changes).where(UserSession.id == user.session_row_id).execute()
     user.login_key = key
     return user
 
