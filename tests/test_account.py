@@ -5,12 +5,10 @@ import json
 import time
 
 import pyotp
-import pytest
 from itsdangerous import TimestampSigner
 
 import account_steps
 from conftest import Web
-from envoix import secrets
 from envoix.db import database
 from envoix.models import AccountEvent, Payout, StripeConnection, User, UserSession
 from fixtures_account import html_of, link_in, text_of

@@ -2,7 +2,6 @@
 import hashlib
 import hmac
 import io
-import json
 import logging
 import time
 from datetime import timedelta
@@ -421,3 +420,12 @@ def test_a_session_without_remember_me_ends_after_12_hours_unused_but_not_while_
         assert UserSession.get().expires_at > utcnow() + timedelta(hours=11)
         UserSession.update(expires_at=utcnow() - timedelta(seconds=1)).execute()
     assert web.get("/accounts").status_code == 302
+
+
+def test_a_stolen_session_cannot_guess_the_current_password_on_settings(web, user):
+    for _ in range(5):
+        assert web.post("/settings/password", {"current_password": "geraten-123456", "password": "x" * 12}).status_code == 401
+    slowed = web.post("/settings/delete", {"password": "korrekt-Pferd-42"})
+    assert slowed.status_code == 429
+    with database.connection_context():
+        assert User.select().count() == 1

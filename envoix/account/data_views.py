@@ -9,11 +9,10 @@ from flask_login import current_user, login_required
 
 from .. import mail, stripe_api
 from ..auth.signin import end_browser_session
-from ..auth.users import check_password
 from ..models import utcnow
 from . import bp, data, two_factor
 from .events import record_event
-from .settings_views import WRONG_PASSWORD, render_settings
+from .settings_views import password_refused, render_settings
 
 log = logging.getLogger(__name__)
 
@@ -33,8 +32,9 @@ def export():
 @login_required
 def delete_account():
     user = current_user._get_current_object()
-    if not check_password(user, request.form.get("password")):
-        return render_settings(401, {"delete": WRONG_PASSWORD})
+    refused = password_refused("delete", field="password")
+    if refused:
+        return refused
     if user.two_factor_enabled and not two_factor.is_fresh() and two_factor.check(user, request.form.get("code")) is None:
         return render_settings(401, {"delete": _l("Please enter a code from your authenticator app as well.")})
     try:

@@ -3,17 +3,32 @@ from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
-from peewee import IntegrityError
 
 from .. import mail
 from ..auth import sessions
 from ..auth.signin import renew_browser_session
 from ..auth.users import AuthRefused, check_password, check_password_rules, hash_password, normalise_email
-from ..db import database
 from ..models import User
 from . import bp, events, two_factor, verification
 
 WRONG_PASSWORD = _l("The current password is not right.")
+TOO_MANY = _l("Too many attempts. Please wait a moment and try again.")
+
+
+def password_refused(section, field="current_password"):
+    """None when the form's current password is right; else the settings page with the message (401, or 429 after
+    repeated failures: a stolen session cannot guess its way to the password)."""
+    from .. import throttle
+    from ..auth.users import WINDOW
+
+    user = current_user._get_current_object()
+    bucket = f"settings:user:{user.id}"
+    if throttle.progressive_wait(bucket, 5, WINDOW):
+        return render_settings(429, {section: TOO_MANY})
+    if check_password(user, request.form.get(field)):
+        return None
+    throttle.record(bucket)
+    return render_settings(401, {section: WRONG_PASSWORD})
 
 
 def render_settings(status=200, errors=None, **extra):
@@ -35,8 +50,9 @@ def settings():
 @login_required
 def change_password():
     user = current_user._get_current_object()
-    if not check_password(user, request.form.get("current_password")):
-        return render_settings(401, {"password": WRONG_PASSWORD})
+    refused = password_refused("password")
+    if refused:
+        return refused
     password = request.form.get("password") or ""
     try:
         check_password_rules(password, user.email)
@@ -55,8 +71,9 @@ def change_password():
 @login_required
 def change_email():
     user = current_user._get_current_object()
-    if not check_password(user, request.form.get("current_password")):
-        return render_settings(401, {"email": WRONG_PASSWORD})
+    refused = password_refused("email")
+    if refused:
+        return refused
     try:
         email = normalise_email(request.form.get("email"))
     except AuthRefused as refused:
@@ -98,5 +115,3 @@ def revoke_sessions():
     flash(_("Signed out everywhere else."), "ok")
     return redirect(url_for("account.settings"), 303)
 
-
-__all__ = ["database", "IntegrityError"]

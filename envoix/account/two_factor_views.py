@@ -5,11 +5,11 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 
 from .. import throttle
-from ..auth.users import WINDOW, check_password
+from ..auth.users import WINDOW
 from ..redirects import safe_next
 from . import bp, two_factor
 from .events import record_event
-from .settings_views import WRONG_PASSWORD, render_settings
+from .settings_views import password_refused, render_settings
 
 WRONG_CODE = _l("That code is not right. Please try again.")
 
@@ -18,8 +18,9 @@ WRONG_CODE = _l("That code is not right. Please try again.")
 @login_required
 def start_two_factor():
     user = current_user._get_current_object()
-    if not check_password(user, request.form.get("current_password")):
-        return render_settings(401, {"two_factor": WRONG_PASSWORD})
+    refused = password_refused("two_factor")
+    if refused:
+        return refused
     two_factor.begin_setup(user)
     return redirect(url_for("account.two_factor_setup"), 303)
 
@@ -47,8 +48,9 @@ def two_factor_setup():
 @login_required
 def disable_two_factor():
     user = current_user._get_current_object()
-    if not check_password(user, request.form.get("current_password")):
-        return render_settings(401, {"two_factor": WRONG_PASSWORD})
+    refused = password_refused("two_factor")
+    if refused:
+        return refused
     if two_factor.check(user, request.form.get("code")) is None:
         return render_settings(401, {"two_factor": WRONG_CODE})
     two_factor.disable(user)

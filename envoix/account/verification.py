@@ -7,7 +7,7 @@ from peewee import IntegrityError
 
 from .. import mail
 from ..db import database
-from ..models import User, utcnow
+from ..models import utcnow
 from ..rendering import wants_fragment
 from . import tokens
 from .events import record_event
@@ -68,5 +68,3 @@ def requires_verified_email(view):
 def is_verified(user):
     return bool(user.email_verified_at)
 
-
-__all__ = ["send_link", "confirm", "requires_verified_email", "is_verified", "User"]
