@@ -382,3 +382,17 @@ def test_the_event_log_shows_connections_and_disconnections_and_old_entries_go(a
         app.extensions["envoix_jobs"]["clean_up_account_data"].call_local()
         assert AccountEvent.select().where(AccountEvent.kind == "connected").count() == 0
         assert AccountEvent.select().where(AccountEvent.kind == "disconnected").count() == 1
+
+
+def test_rotating_the_encryption_keys_keeps_two_factor_working(app, web, user):
+    from cryptography.fernet import Fernet
+
+    totp, _codes = turn_on_two_factor(web)
+    new = Fernet.generate_key().decode()
+    app.config["ENVOIX_ENCRYPTION_KEYS"] = [new, *app.config["ENVOIX_ENCRYPTION_KEYS"]]
+    result = app.test_cli_runner().invoke(args=["secrets", "rotate"])
+    assert "two-factor secrets of 1 users" in result.output, result.output
+    app.config["ENVOIX_ENCRYPTION_KEYS"] = [new]  # the old key is gone
+    web.log_out()
+    web.log_in()
+    assert web.post("/login/two-factor", {"code": next_code(totp)}).status_code == 302

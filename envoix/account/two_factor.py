@@ -9,6 +9,7 @@ import functools
 import hashlib
 import hmac
 import json
+import logging
 import secrets as _random
 import time
 from datetime import timedelta
@@ -21,6 +22,7 @@ from flask_login import current_user
 from .. import secrets
 from ..rendering import wants_fragment
 
+log = logging.getLogger(__name__)
 ISSUER = "Envoix"
 RECENT = timedelta(minutes=10)
 RECOVERY_CODES = 10
@@ -28,7 +30,14 @@ _PREFIX = "totp:"  # what is encrypted is "totp:<secret>", the secret alone is s
 
 
 def _secret(ciphertext):
-    return secrets.decrypt(ciphertext)[len(_PREFIX):] if ciphertext else None
+    if not ciphertext:
+        return None
+    try:
+        return secrets.decrypt(ciphertext)[len(_PREFIX):]
+    except secrets.UnreadableSecret:
+        # A key was removed before `flask secrets rotate`: codes cannot be checked, recovery codes still work.
+        log.error("a two-factor secret cannot be decrypted with ENVOIX_ENCRYPTION_KEYS")
+        return None
 
 
 def begin_setup(user):
@@ -98,10 +107,10 @@ def _matching_step(secret, code, last_step):
 
 def check(user, code):
     """"totp" or "recovery" when `code` is a valid second factor for `user` (a recovery code is used up), else None."""
-    secret = _secret(user.totp_secret_encrypted)
-    if not secret:
+    if not user.totp_secret_encrypted:
         return None
-    step = _matching_step(secret, code, user.totp_last_step)
+    secret = _secret(user.totp_secret_encrypted)
+    step = _matching_step(secret, code, user.totp_last_step) if secret else None
     if step is not None:
         user.totp_last_step = step
         user.save()
