@@ -16,6 +16,9 @@ from conftest import Web
 from fixtures_account import Inbox, text_of
 from live_app import free_port
 
+# SMTPS is TLS from the first byte, which aiosmtpd's "AUTH without STARTTLS" warning does not know of.
+pytestmark = pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS:UserWarning")
+
 
 @pytest.fixture(scope="module")
 def certificate(tmp_path_factory):
