@@ -58,7 +58,8 @@ def init_app(app):
     app.config.setdefault("WTF_CSRF_HEADERS", ["X-CSRFToken", "X-CSRF-Token"])
     csrf.init_app(app)
     # One trusted proxy (the platform's router) sets X-Forwarded-For/-Proto/-Host.
-    app.wsgi_app = HeadChangesNothing(ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1))
+    app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)
+    app.wsgi_app = HeadChangesNothing(app.wsgi_app)
 
     @app.before_request
     def _head_does_not_act():
