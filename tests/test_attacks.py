@@ -410,3 +410,47 @@ def test_a_stolen_session_cannot_guess_the_current_password_on_settings(web, use
     assert slowed.status_code == 429
     with database.connection_context():
         assert User.select().count() == 1
+
+
+def test_head_on_every_route_with_a_form_body_changes_no_row(app, stripe):
+    """Every rule that answers GET (HEAD rides on it), with its ids filled in and a form that would act if read."""
+    import oauth_steps as steps
+    from envoix.models import ALL_MODELS, AccountEvent, Payout
+    from werkzeug.routing import IntegerConverter
+
+    stripe.oauth.account_id = stripe.add_account(business_name="Bäckerei Lena", n_balance_transactions=10, n_payouts=1)
+    web = Web(app.test_client())
+    web.sign_up("lena@example.com")
+    assert steps.result_of(steps.connect(web)) == "success"
+    (connection,) = steps.connections()
+    with database.connection_context():
+        payout = Payout.select().first()
+
+    def snapshot():
+        with database.connection_context():
+            skip = (ThrottleHit, UserSession, AccountEvent)  # counters, last-seen times and the log of GETs
+            return {m.__name__: sorted(map(str, m.select().dicts())) for m in ALL_MODELS if m not in skip}
+
+    form = {"email": "new@example.com", "password": PASSWORD, "current_password": PASSWORD, "api_key": "rk_test_" + "A" * 24,
+            "code": "123456", "lang": "en", "csrf_token": web.csrf()}
+    before = snapshot()
+    checked = 0
+    for rule in app.url_map.iter_rules():
+        if "GET" not in rule.methods or rule.endpoint == "static":
+            continue
+        values = {}
+        for name, converter in rule._converters.items():
+            if isinstance(converter, IntegerConverter):
+                values[name] = connection.id
+            elif name.startswith("po"):
+                values[name] = payout.stripe_id
+            else:
+                values[name] = "not-a-token"
+        path = rule.build(values, append_unknown=False)[1]
+        response = web.client.open(path, method="HEAD", data=form)
+        assert response.status_code < 500, path
+        checked += 1
+    assert checked > 20
+    assert snapshot() == before
+    with database.connection_context():
+        assert User.get().email == "lena@example.com" and User.select().count() == 1
