@@ -1,5 +1,6 @@
 """Keeps secrets out of every log line, whichever handler writes it: Stripe keys, tokens and webhook secrets (also
-percent- or JSON-encoded), Argon2 password hashes, Fernet ciphertexts, and the tokens of emailed links."""
+percent- or JSON-encoded), Argon2 password hashes, Fernet ciphertexts, SHA-256 digests, and the tokens of emailed
+links."""
 import logging
 import re
 
@@ -14,6 +15,8 @@ SECRET_PATTERN = re.compile(
 ARGON2_PATTERN = re.compile(r"\$argon2(?:id|i|d)\$(?:v=\d+\$)?[mtp=\d,]+\$[A-Za-z0-9+/]+(?:\$[A-Za-z0-9+/]+)?")
 # Fernet tokens always start with version byte 0x80 and a timestamp: base64url "gAAAAA…".
 FERNET_PATTERN = re.compile(r"gAAAAA[A-Za-z0-9_\-]{20,}={0,2}")
+# SHA-256 digests (session keys, recovery codes, signatures) as 64 hex digits: no use to anyone reading logs.
+DIGEST_PATTERN = re.compile(r"(?<![0-9A-Fa-f])[0-9a-f]{64}(?![0-9A-Fa-f])")
 # The token part of an emailed link (access logs print request paths).
 LINK_TOKEN_PATTERN = re.compile(r"(/(?:password/reset|verify)/)[^\s?\"'#]+")
 
@@ -22,6 +25,7 @@ def redact(text):
     text = SECRET_PATTERN.sub(lambda m: re.split(_US, m.group(1))[0] + "_[REDACTED]", text)
     text = ARGON2_PATTERN.sub("$argon2[REDACTED]", text)
     text = FERNET_PATTERN.sub("[REDACTED-CIPHERTEXT]", text)
+    text = DIGEST_PATTERN.sub("[REDACTED-DIGEST]", text)
     return LINK_TOKEN_PATTERN.sub(r"\1[REDACTED]", text)
 
 

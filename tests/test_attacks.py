@@ -370,6 +370,9 @@ def test_debug_logs_carry_no_password_hash_and_no_ciphertext(web, stripe, leak_w
     assert "INSERT" in text  # the database's DEBUG lines were there to leak
     assert "$argon2" not in text.replace("$argon2[REDACTED]", "")
     assert "gAAAAA" not in text
+    with database.connection_context():
+        digests = [s.key_hash for s in UserSession.select()]
+    assert digests and not any(digest in text for digest in digests)  # the session keys' SHA-256
 
 
 @pytest.mark.parametrize("encoded", [
