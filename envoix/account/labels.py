@@ -7,6 +7,7 @@ from . import bp
 EVENT_LABELS = {
     "signed-up": _l("Account created"),
     "signed-in": _l("Signed in"),
+    "signed-out": _l("Signed out"),
     "email-verified": _l("Email address confirmed"),
     "email-change-requested": _l("Email change requested"),
     "email-changed": _l("Email address changed"),

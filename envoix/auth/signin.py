@@ -22,6 +22,9 @@ def start_browser_session(user, remember):
 def end_browser_session():
     """Logout: the server-side session goes, so a copy of either cookie is worth nothing afterwards."""
     if current_user.is_authenticated:
+        from ..account.events import record_event
+
+        record_event(current_user.id, "signed-out")
         sessions.end(current_user)
     # Clear first: logout_user leaves a note in the session that deletes the remember-me cookie; clearing after
     # it would drop that note.
