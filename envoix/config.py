@@ -110,6 +110,9 @@ def from_environment(instance_path, environ=None):
         "MAIL_RETRY_SECONDS": float(env.get("MAIL_RETRY_SECONDS", "30")),
         "ENVOIX_BASE_URL": env.get("ENVOIX_BASE_URL", "").strip().rstrip("/") or None,
         "ENVOIX_REQUIRE_VERIFIED_EMAIL": _flag(env.get("ENVOIX_REQUIRE_VERIFIED_EMAIL"), default=production),
+        # Sign-up answers the same whether or not the address has an account ("check your inbox"; the owner is
+        # emailed), and a new user logs in after confirming. Off: CONTRACT.md's 409 and sign-in at sign-up.
+        "ENVOIX_SIGNUP_HIDES_ACCOUNTS": _flag(env.get("ENVOIX_SIGNUP_HIDES_ACCOUNTS"), default=production),
         "ENVOIX_IMPRINT_FILE": env.get("ENVOIX_IMPRINT_FILE", "").strip() or None,
         "ENVOIX_PRIVACY_FILE": env.get("ENVOIX_PRIVACY_FILE", "").strip() or None,
     }

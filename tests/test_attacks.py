@@ -1,7 +1,9 @@
 """The outside security test's findings (issue 13), each as the attack it stops. Every one failed before."""
+import difflib
 import hashlib
 import hmac
 import io
+import re
 import logging
 import time
 from datetime import timedelta
@@ -457,3 +459,32 @@ def test_head_on_every_route_with_a_form_body_changes_no_row(app, stripe):
     assert snapshot() == before
     with database.connection_context():
         assert User.get().email == "lena@example.com" and User.select().count() == 1
+
+
+def test_with_hidden_accounts_sign_up_answers_the_same_for_a_registered_email(app_with, inbox):
+    """ENVOIX_SIGNUP_HIDES_ACCOUNTS (on in production): no 409, no sign-in at sign-up; the owner is emailed."""
+    app = app_with(ENVOIX_SIGNUP_HIDES_ACCOUNTS=True, SMTP_URL=inbox.url, ENVOIX_BASE_URL="http://localhost")
+    Web(app.test_client()).sign_up("owner@example.com")
+    inbox.clear()
+
+    def answer(email):
+        response = Web(app.test_client()).sign_up(email, password="ganz-anderes-Passwort-9")
+        body = response.get_data(as_text=True).replace(email, "EMAIL")
+        return response.status_code, re.sub(r'content="[^"]+"|"X-CSRFToken": "[^"]+"|value="[^"]{40,}"', "", body)
+
+    owner, newcomer = answer("owner@example.com"), answer("newcomer@example.com")
+    assert owner == newcomer, "\n".join(difflib.unified_diff(owner[1].splitlines(), newcomer[1].splitlines(), lineterm=""))
+    assert owner[0] == 200
+    assert inbox.wait_for("owner@example.com")["Subject"] == "Jemand wollte sich mit Ihrer E-Mail-Adresse registrieren"
+    assert inbox.wait_for("newcomer@example.com")["Subject"].startswith("Bitte bestätigen Sie")
+    assert sorted(users()) == ["newcomer@example.com", "owner@example.com"]
+
+
+def test_production_hides_which_emails_have_accounts_by_default(tmp_path):
+    from cryptography.fernet import Fernet
+    from envoix import config
+
+    production = config.from_environment(str(tmp_path), {"ENVOIX_ENV": "production", "SECRET_KEY": "s" * 40,
+                                                         "ENVOIX_ENCRYPTION_KEYS": Fernet.generate_key().decode()})
+    assert production["ENVOIX_SIGNUP_HIDES_ACCOUNTS"] is True
+    assert config.from_environment(str(tmp_path), {})["ENVOIX_SIGNUP_HIDES_ACCOUNTS"] is False

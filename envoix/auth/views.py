@@ -1,7 +1,7 @@
 """Routes for signing up, logging in (with the second step when two-factor is on) and out."""
 import time
 
-from flask import redirect, render_template, request, session, url_for
+from flask import current_app, redirect, render_template, request, session, url_for
 from flask_login import current_user
 
 from .. import mail, throttle
@@ -29,17 +29,22 @@ def signup():
         user = sign_up(request.form.get("email"), request.form.get("password"), request.remote_addr)
     except AlreadyRegistered as refused:
         if refused.user is not None:
-            # The owner learns of it (maybe they forgot they have an account); the form answers as CONTRACT.md says.
+            # The owner learns of it (maybe they forgot they have an account).
             mail.send(refused.user.email, "signup_existing", refused.user.locale or _lang(),
                       login_link=mail.link("auth.login"), reset_link=mail.link("account.forgot_password"))
+            if current_app.config["ENVOIX_SIGNUP_HIDES_ACCOUNTS"]:
+                return render_template("auth/signup_sent.html", email=refused.user.email)
         return _refused("auth/signup.html", refused, email=request.form.get("email", "")[:254])
     except AuthRefused as refused:
         return _refused("auth/signup.html", refused, email=request.form.get("email", "")[:254])
     user.locale = _lang()
     user.save()
-    start_browser_session(user, remember=False)
     record_event(user, "signed-up")
     verification.send_link(user)
+    if current_app.config["ENVOIX_SIGNUP_HIDES_ACCOUNTS"]:
+        # The same page as for an address that has an account: nobody learns which addresses do.
+        return render_template("auth/signup_sent.html", email=user.email)
+    start_browser_session(user, remember=False)
     return redirect(url_for("connect.panel"))
 
 
