@@ -15,7 +15,6 @@ from markupsafe import Markup
 log = logging.getLogger(__name__)
 bp = Blueprint("legal", __name__)
 _markdown = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False}).enable("table")
-BUILT_IN = Path(__file__).resolve().parent.parent / "templates" / "legal"
 
 
 def render_markdown(text):
@@ -34,9 +33,10 @@ def _operator_file(setting):
 
 
 def _built_in(name):
+    # Through the app's template loader: templates/ sits beside the package in the repository, inside it in a wheel.
     lang = str(get_locale() or "de")
-    path = BUILT_IN / f"{name}.{lang if lang in ('de', 'en') else 'de'}.md"
-    return path.read_text(encoding="utf-8")
+    template = f"legal/{name}.{lang if lang in ('de', 'en') else 'de'}.md"
+    return current_app.jinja_loader.get_source(current_app.jinja_env, template)[0]
 
 
 @bp.route("/impressum")

@@ -11,7 +11,7 @@ import account_steps
 from conftest import Web
 from envoix.db import database
 from envoix.models import AccountEvent, Payout, StripeConnection, User, UserSession
-from fixtures_account import html_of, link_in, text_of
+from tests.fixtures_account import html_of, link_in, text_of
 
 PASSWORD = "korrekt-Pferd-42"
 NEW_PASSWORD = "neues-Pferd-Passwort-7"
@@ -106,7 +106,10 @@ def test_forgot_password_answers_the_same_for_known_and_unknown_addresses(mail_w
     known = mail_web.post("/password/forgot", {"email": "lena@example.com"})
     unknown = mail_web.post("/password/forgot", {"email": "niemand@example.com"})
     assert known.status_code == unknown.status_code == 200
-    strip = lambda r, e: r.get_data(as_text=True).replace(e, "EMAIL").split('name="csrf-token"')[1].split(">", 1)[1]
+
+    def strip(response, email):
+        return response.get_data(as_text=True).replace(email, "EMAIL").split('name="csrf-token"')[1].split(">", 1)[1]
+
     assert strip(known, "lena@example.com").split("hx-headers")[1:] == strip(unknown, "niemand@example.com").split("hx-headers")[1:]
     assert inbox.wait_for("lena@example.com")
     time.sleep(0.3)

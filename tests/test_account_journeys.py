@@ -10,7 +10,7 @@ import pytest
 from playwright.sync_api import expect
 
 from browser_support import ACCEPT_LANGUAGE, LOCALES, PASSWORD, Journey, unique_email
-from fixtures_account import link_in
+from tests.fixtures_account import link_in
 from live_app import LiveEnvoix
 
 pytestmark = pytest.mark.browser

@@ -251,7 +251,7 @@ def test_head_login_with_the_right_password_signs_nobody_in(web, client):
 
 
 def test_head_on_a_confirmation_link_confirms_nothing(mail_web, inbox):
-    from fixtures_account import link_in
+    from tests.fixtures_account import link_in
 
     mail_web.sign_up()
     link = link_in(inbox.wait_for("lena@example.com"), "/verify/").split("localhost", 1)[1]

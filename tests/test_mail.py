@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from conftest import Web
-from fixtures_account import Inbox, text_of
+from tests.fixtures_account import Inbox, text_of
 from live_app import free_port
 
 # SMTPS is TLS from the first byte, which aiosmtpd's "AUTH without STARTTLS" warning does not know of.
