@@ -2,6 +2,7 @@
 turns on two-factor, signs out elsewhere, downloads her data and deletes the account. Mails arrive at a real
 SMTP server on 127.0.0.1 (tests/fixtures_account.py)."""
 import json
+import re
 import time
 
 import pyotp
@@ -108,9 +109,11 @@ def test_forgot_password_answers_the_same_for_known_and_unknown_addresses(mail_w
     assert known.status_code == unknown.status_code == 200
 
     def strip(response, email):
-        return response.get_data(as_text=True).replace(email, "EMAIL").split('name="csrf-token"')[1].split(">", 1)[1]
+        # Without the CSRF tokens: signed with the time, they differ when the two answers straddle a second.
+        body = response.get_data(as_text=True).replace(email, "EMAIL")
+        return re.sub(r'content="[^"]+"|"X-CSRFToken": "[^"]+"|value="[^"]{40,}"', "", body)
 
-    assert strip(known, "lena@example.com").split("hx-headers")[1:] == strip(unknown, "niemand@example.com").split("hx-headers")[1:]
+    assert strip(known, "lena@example.com") == strip(unknown, "niemand@example.com")
     assert inbox.wait_for("lena@example.com")
     time.sleep(0.3)
     assert inbox.to("niemand@example.com") == []
