@@ -22,7 +22,7 @@ from flask_babel import force_locale
 from flask_babel import lazy_gettext as _l
 
 from . import secrets
-from .jobs import enqueue, job
+from .jobs import job
 
 log = logging.getLogger(__name__)
 SMTP_TIMEOUT = 20
@@ -50,7 +50,7 @@ def send_built(message):
     """Queue a message made earlier by `build` (e.g. before the data it needed was deleted); False when the queue
     cannot take it (Redis down): what the user did still stands, and the log says the email is missing."""
     try:
-        enqueue("send_email", secrets.encrypt(message.as_string()))
+        send_email.queue(secrets.encrypt(message.as_string()))
     except Exception as error:  # noqa: BLE001  (the queue's own errors: redis, sqlite)
         log.error("an email (%s) could not be queued: %s", message["Subject"], type(error).__name__)
         return False
@@ -99,7 +99,7 @@ def _try_again(encrypted_message, attempt, error):
     huey = current_app.extensions["huey"]
     if huey.immediate:  # tests: the queue runs in the caller, so the retry does too, without the wait
         return send_email(encrypted_message, attempt + 1)
-    current_app.extensions["envoix_jobs"]["send_email"].schedule(args=(encrypted_message, attempt + 1), delay=delay)
+    send_email.queue_in(delay, encrypted_message, attempt + 1)
 
 
 def deliver(message_text):
@@ -126,6 +126,9 @@ def deliver(message_text):
         from email import message_from_string, policy
 
         server.send_message(message_from_string(message_text, policy=policy.SMTP))
+
+
+JOBS = (send_email,)
 
 
 def outbox_path():

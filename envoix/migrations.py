@@ -64,6 +64,18 @@ def _import_run_progress_and_one_active_run(db, migrator):
         )
 
 
+def _import_run_owner_and_enqueued_at(db, migrator):
+    # The worker holding a run, and whether its job reached the queue (sync/runs.py).
+    columns = {column.name for column in db.get_columns("import_run")}
+    changes = []
+    if "owner" not in columns:
+        changes.append(migrator.add_column("import_run", "owner", CharField(max_length=40, null=True)))
+    if "enqueued_at" not in columns:
+        changes.append(migrator.add_column("import_run", "enqueued_at", DateTimeField(null=True)))
+    if changes:
+        migrate(*changes)
+
+
 def _user_account_security_columns(db, migrator):
     # Email confirmation, a changed address waiting for confirmation, and two-factor sign-in (issue 13).
     columns = {column.name for column in db.get_columns("user")}
@@ -78,6 +90,13 @@ def _user_account_security_columns(db, migrator):
     changes = [migrator.add_column("user", name, field) for name, field in wanted.items() if name not in columns]
     if changes:
         migrate(*changes)
+
+
+def _import_streams(db, migrator):
+    # Streams of an unfinished import read side by side, each with its own cursor (sync/importer.py).
+    from .models import ImportStream
+
+    db.create_tables([ImportStream], safe=True)
 
 
 class _UserSession40(schema_v1._Frozen):
@@ -119,6 +138,8 @@ MIGRATIONS = [
     (1, "create tables", _create_tables),
     (2, "index import runs by connection and time", _index_import_runs_by_connection_and_time),
     (3, "import run progress and one active run per connection", _import_run_progress_and_one_active_run),
+    (30, "import run owner and enqueued_at", _import_run_owner_and_enqueued_at),
+    (31, "import streams", _import_streams),
     (40, "user: email confirmation and two-factor columns", _user_account_security_columns),
     (41, "user sessions", _user_sessions),
     (42, "account events", _account_events),

@@ -14,9 +14,12 @@ log = logging.getLogger(__name__)
 THROTTLE_KEPT = timedelta(days=1)
 
 
-@periodic_job(lambda app: crontab(minute="17", hour="3"))
+@periodic_job(lambda config: crontab(minute="17", hour="3"))
 def clean_up_account_data():
     hits = throttle.forget_older_than(THROTTLE_KEPT)
     ended = sessions.forget_expired()
     old = events.forget_older_than()
     log.info("housekeeping: %d throttle hits, %d ended sessions, %d old account events deleted", hits, ended, old)
+
+
+JOBS = (clean_up_account_data,)

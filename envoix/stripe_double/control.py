@@ -79,6 +79,12 @@ def _requests(double, query):
     return {"data": double.requests[since:], "count": len(double.requests)}
 
 
+def _counts(double, query):
+    """How many objects of each kind an account holds (what a complete import must end with)."""
+    account = double.state.accounts[query["account"][-1]]
+    return {kind: len(collection) for kind, collection in account.collections.items()}
+
+
 def _state(double, query):
     return double.summary()
 
@@ -91,7 +97,7 @@ POSTS = {
     "/_double/balance_transactions": _balance_transactions, "/_double/connect": _connect,
     "/_double/disconnect": _disconnect,
 }
-GETS = {"/_double/requests": _requests, "/_double/state": _state}
+GETS = {"/_double/requests": _requests, "/_double/state": _state, "/_double/counts": _counts}
 
 
 def handle(double, method, path, query, body):
