@@ -5,8 +5,9 @@ numbered migration written so that it is a no-op where its change is already the
 (migration 1 builds the current tables) and an upgraded one then end with the same schema.
 """
 import logging
+import re
 
-from peewee import CharField, DateTimeField, IntegerField, Model
+from peewee import CharField, DateTimeField, IntegerField, Model, TextField
 from playhouse.migrate import PostgresqlMigrator, SqliteMigrator, migrate
 
 from . import models
@@ -53,10 +54,76 @@ def _import_run_progress_and_one_active_run(db, migrator):
         )
 
 
+def _connection_status_fields(db, migrator):
+    # lifecycle.py writes a cause code and the missing permissions instead of English text parsed back later;
+    # Stripe App connections keep their kind and the access token's expiry.
+    columns = {column.name for column in db.get_columns("stripe_connection")}
+    added = [(name, field) for name, field in (
+        ("status_code", CharField(max_length=40, null=True)),
+        ("missing_permissions", TextField(null=True)),
+        ("oauth_kind", CharField(max_length=10, null=True)),
+        ("access_expires_at", DateTimeField(null=True)),
+    ) if name not in columns]
+    if added:
+        migrate(*(migrator.add_column("stripe_connection", name, field) for name, field in added))
+    # Rows written before: their reason text becomes the structured fields once.
+    for row in db.execute_sql(
+        "SELECT id, status, status_reason, method FROM stripe_connection WHERE status_reason IS NOT NULL "
+        "AND status_code IS NULL"
+    ).fetchall():
+        code, missing = _cause_from_text(row[2], row[1])
+        db.execute_sql(
+            f"UPDATE stripe_connection SET status_code = {_param()}, missing_permissions = {_param()} WHERE id = {_param()}",
+            (code, missing, row[0]),
+        )
+    db.execute_sql("UPDATE stripe_connection SET oauth_kind = 'connect' WHERE method = 'oauth' AND oauth_kind IS NULL")
+
+
+def _param():
+    return "?" if is_sqlite() else "%s"
+
+
+def _cause_from_text(reason, status):
+    names = " ".join(dict.fromkeys(re.findall(r"\brak_[a-z_]+\b", reason or ""))) or None
+    if names:
+        return "permissions-missing", names
+    if "decrypted" in (reason or ""):
+        return "secret-unreadable", None
+    if "deauthorized" in (reason or ""):
+        return "deauthorized", None
+    if "rejected the key" in (reason or ""):
+        return "key-rejected", None
+    return ("access-revoked" if status == "revoked" else None), None
+
+
+def _one_owner_per_account(db, migrator):
+    db.create_tables([models.AccountOwner], safe=True)
+    # Accounts connected before: their current holder (the earliest active connection) claims them.
+    taken = {row[0] for row in db.execute_sql("SELECT stripe_account_id FROM account_owner").fetchall()}
+    rows = db.execute_sql(
+        "SELECT stripe_account_id, user_id FROM stripe_connection WHERE status IN ('active', 'needs-attention') "
+        "ORDER BY connected_at, id"
+    ).fetchall()
+    for account_id, user_id in rows:
+        if account_id not in taken:
+            db.execute_sql(
+                f"INSERT INTO account_owner (stripe_account_id, user_id, claimed_at) VALUES ({_param()}, {_param()}, "
+                "CURRENT_TIMESTAMP)", (account_id, user_id),
+            )
+            taken.add(account_id)
+
+
+def _pending_installs(db, migrator):
+    db.create_tables([models.PendingInstall], safe=True)
+
+
 MIGRATIONS = [
     (1, "create tables", _create_tables),
     (2, "index import runs by connection and time", _index_import_runs_by_connection_and_time),
     (3, "import run progress and one active run per connection", _import_run_progress_and_one_active_run),
+    (10, "connection status code, missing permissions, OAuth kind and token expiry", _connection_status_fields),
+    (11, "one owner per Stripe account", _one_owner_per_account),
+    (12, "pending Marketplace installs", _pending_installs),
 ]
 LATEST = MIGRATIONS[-1][0]
 

@@ -20,7 +20,7 @@ class Permission:
 # reliable part, and the form's search box finds a row by it.
 REQUIRED_PERMISSIONS = (
     Permission("rak_accounts_kyc_basic_read", "Accounts", "account", "Connect",
-               _l("Your account's name, country and currency, to label the connection (GET /v1/account).")),
+               _l("Your account's name, country and currency, to label the connection.")),
     Permission("rak_balance_read", "Balance", "balance_transactions", "Core",
                _l("The balance transactions every payout is made of: the core of reconciliation.")),
     Permission("rak_balance_transaction_source_read", "Balance transaction sources", "balance_transaction_sources", "Core",

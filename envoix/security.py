@@ -1,7 +1,6 @@
 """The security baseline: CSRF, Content-Security-Policy and friends, and the platform router's headers."""
 from flask import request
 from flask_wtf.csrf import CSRFProtect
-from werkzeug.middleware.proxy_fix import ProxyFix
 
 csrf = CSRFProtect()
 
@@ -17,8 +16,7 @@ def content_security_policy():
 def init_app(app):
     app.config.setdefault("WTF_CSRF_HEADERS", ["X-CSRFToken", "X-CSRF-Token"])
     csrf.init_app(app)
-    # One trusted proxy (the platform's router) sets X-Forwarded-For/-Proto/-Host.
-    app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)
+    # X-Forwarded-* are trusted only as far as ENVOIX_TRUSTED_PROXIES says: see envoix/__init__.py.
 
     @app.after_request
     def _headers(response):

@@ -65,6 +65,7 @@ def make_app(tmp_path, stripe_double=None, **overrides):
         config.update(
             STRIPE_API_BASE=stripe_double.url,
             STRIPE_CONNECT_BASE=stripe_double.url,
+            STRIPE_MARKETPLACE_BASE=stripe_double.url,
             STRIPE_CLIENT_ID=stripe_double.client_id,
             STRIPE_SECRET_KEY=stripe_double.platform_secret_key,
         )
@@ -229,7 +230,7 @@ def _secrets_of(double):
     """Every credential the double issued or was shown (keys in Authorization headers, client_secret, tokens)."""
     state = double.state
     known = {key.secret for key in state.keys.values() if key.kind != "publishable"}
-    known |= set(state.refresh_tokens) | {state.platform_secret_key}
+    known |= set(state.refresh_tokens) | set(state.app_refresh_tokens) | {state.platform_secret_key, state.app_signing_secret}
     for entry in list(double.requests):
         scheme, _, value = (entry.get("headers") or {}).get("Authorization", "").partition(" ")
         if scheme.lower() == "bearer":

@@ -37,9 +37,9 @@ def describe(error):
         return _("Stripe is busy or not answering; asking again (attempt %(attempt)s of %(attempts)s).",
                  attempt=attempt or "?", attempts=attempts or "?")
     if kind == PLATFORM_KEY_MISSING:
-        return _("This Envoix installation has no platform key (STRIPE_SECRET_KEY), so it cannot read OAuth accounts.")
+        return _("Envoix is not set up for this yet; the operator has been told.")
     if kind == PLATFORM_KEY_REJECTED:
-        return _("Stripe rejected this Envoix installation's platform key (STRIPE_SECRET_KEY).")
+        return _("Envoix is not set up for this yet; the operator has been told.")
     if kind == SECRET_UNREADABLE:
         return _("The stored key can no longer be decrypted. Please connect the key again.")
     if kind == NOT_IMPORTABLE:
