@@ -18,6 +18,7 @@ meanwhile, that pair is used; only if the stored refresh token is still the refu
 """
 import json
 import logging
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -35,6 +36,7 @@ log = logging.getLogger(__name__)
 ACCESS_LIFETIME = timedelta(hours=1)
 REFRESH_MARGIN = timedelta(minutes=5)
 OVERLOADED = (429, 500, 502, 503, 504)
+RE_READS, RE_READ_WAIT = 5, 0.2
 
 
 class TokenRefused(stripe_api.StripeProblem):
@@ -211,12 +213,18 @@ def renew(connection_id, used_access, force=False):
 
 
 def _after_refusal(connection_id, used_refresh):
-    row = StripeConnection.get_or_none(StripeConnection.id == connection_id)
-    if row is not None and row.refresh_token_encrypted and row.refresh_token_encrypted != used_refresh:
-        stored = _readable(row.secret_encrypted)
-        if stored is not None:
-            log.info("App token of connection %s was refreshed by another process; using that one", connection_id)
-            return stored, row.access_expires_at
+    # The winner of a race may not have committed its pair yet when Stripe already refused the loser: look a few
+    # times before concluding the app is gone (under the row lock this finds the new pair at once).
+    for attempt in range(RE_READS):
+        row = StripeConnection.get_or_none(StripeConnection.id == connection_id)
+        if row is not None and row.refresh_token_encrypted and row.refresh_token_encrypted != used_refresh:
+            stored = _readable(row.secret_encrypted)
+            if stored is not None:
+                log.info("App token of connection %s was refreshed by another process; using that one", connection_id)
+                return stored, row.access_expires_at
+        if row is None or row.status not in IMPORTABLE or attempt == RE_READS - 1:
+            break
+        time.sleep(RE_READ_WAIT)
     if row is not None:
         log.warning("Stripe refused the refresh token of connection %s: the app was uninstalled", connection_id)
         lifecycle.revoke(row, Cause.APP_UNINSTALLED)
