@@ -58,7 +58,7 @@ def test_pending_states_are_bounded_so_the_session_cookie_stays_small(web, user,
         steps.start(web)
 
     with web.client.session_transaction() as session:
-        assert len(session["_app_oauth_states"]) == 5
+        assert len(session["_state_app_oauth"]) == 5
     assert web.get("/connect").status_code == 200
     # The newest start still finishes.
     assert steps.result_of(steps.connect(web)) == "success"

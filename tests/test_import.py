@@ -167,7 +167,7 @@ def test_a_key_revoked_during_the_import_marks_the_account_revoked_and_stops_cle
     (run,) = steps.runs(connection)
     assert run.status == "failed" and run.error == "key-rejected"
     connection = steps.reload(connection)
-    assert connection.status == "revoked" and "revoked" in connection.status_reason
+    assert connection.status == "revoked" and connection.status_code == "key-rejected"
     assert steps.imported(connection) == 200  # the two pages read before stay
     page = web.get(f"/accounts/{connection.id}").get_data(as_text=True)
     assert steps.rows_with(page, account=account_id, status="revoked")
@@ -186,7 +186,7 @@ def test_a_permission_removed_at_stripe_marks_the_account_needs_attention_naming
     (run,) = steps.runs(connection)
     assert run.status == "failed" and run.error == "permission-missing:rak_charge_read"
     connection = steps.reload(connection)
-    assert connection.status == "needs-attention" and "rak_charge_read" in connection.status_reason
+    assert connection.status == "needs-attention" and connection.missing_permissions == "rak_charge_read"
     assert steps.imported(connection) == 40  # what came before the charges stays
     page = web.get(f"/accounts/{connection.id}").get_data(as_text=True)
     assert 'data-fix="key-permissions"' in page and "<code>rak_charge_read</code>" in page

@@ -31,7 +31,7 @@ STATE_LIFETIME_SECONDS = 600
 # Started dances kept at once: a person may have a few tabs open; more would only grow the session cookie
 # (184 starts once made it so big that every request answered 431).
 MAX_STATES = 5
-APP_STATES = "_app_oauth_states"
+APP_STATES = "_state_app_oauth"
 OVERLOADED = (429, 500, 502, 503, 504)
 
 
