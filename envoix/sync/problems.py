@@ -26,7 +26,12 @@ def describe(error):
     if kind == ACCESS_REVOKED:
         return _("Envoix no longer has access to this account: it was disconnected on Stripe's side.")
     if kind == PERMISSION_MISSING:
-        return _("The key lacks the permission %(permission)s.", permission=detail or "?")
+        # The row's name in Stripe's key form, as the key tab lists it; the rak_… id only when Envoix does not know it.
+        from ..permissions import REQUIRED_PERMISSIONS
+
+        known = {permission.name: permission.dashboard_label for permission in REQUIRED_PERMISSIONS}
+        shown = "\u201e" + known[detail] + "\u201c" if detail in known else (detail or "?")
+        return _("The key lacks the permission %(permission)s.", permission=shown)
     if kind == STRIPE_UNAVAILABLE:
         return _("Stripe did not answer (rate limit, outage or network), even after several tries. "
                  "The next import continues where this one stopped.")
