@@ -294,3 +294,12 @@ def test_when_stripe_cannot_uninstall_the_user_is_told_where_to_do_it(web, user,
 
     assert steps.connections()[0].status == "disconnected"
     assert "Installierte Apps" in response.get_data(as_text=True)
+
+
+def test_a_head_request_to_the_callback_uses_neither_the_state_nor_the_code(web, user, stripe):
+    path = steps.callback_path(web)
+
+    assert web.client.head(path).status_code == 200
+
+    assert [r for r in stripe.requests if r["path"] == "/v1/oauth/token"] == []
+    assert steps.result_of(steps.back_from_stripe(web, path)) == "success"

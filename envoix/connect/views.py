@@ -40,6 +40,8 @@ def oauth_start():
 @bp.route("/connect/oauth/callback")
 def oauth_callback():
     args = request.args
+    if request.method == "HEAD":
+        return "", 200  # HEAD changes nothing: the state and the code stay for the real visit
     if not oauth_client.is_configured():
         return redirect(url_for("connect.panel"))
     if oauth_client.kind() == "app" and oauth_client.is_listing_install(args):
