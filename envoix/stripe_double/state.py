@@ -282,7 +282,8 @@ class State:
         self.refresh_tokens = {}  # rt_… -> Grant, until the account is deauthorized
         self.app_refresh_tokens = {}  # Stripe App: rt_… -> Grant, until used once (rolling) or the app is uninstalled
         self.installs = {}  # Stripe App: account id -> install record (marketplace.py)
-        self.app_signing_secret = new_id("absec", self.rng)
+        # Its own stream, so the seeded ids (client id, accounts, keys) stay what they were before the App existed.
+        self.app_signing_secret = new_id("absec", random.Random(f"{seed}:app"))
         self.app_refreshes = 0  # refresh_token grants answered (for tests and benchmarks)
         self.client_id = new_id("ca", self.rng)
         self.platform_account_id = None
