@@ -303,3 +303,14 @@ def test_a_head_request_to_the_callback_uses_neither_the_state_nor_the_code(web,
 
     assert [r for r in stripe.requests if r["path"] == "/v1/oauth/token"] == []
     assert steps.result_of(steps.back_from_stripe(web, path)) == "success"
+
+
+def test_with_htmx_the_card_comes_with_where_to_uninstall_when_stripe_could_not(web, user, stripe):
+    assert steps.result_of(steps.connect(web)) == "success"
+    stripe.add_fault("/v1/apps/installs", "500", times=10)
+
+    response = web.post("/accounts/1/disconnect", htmx=True)
+
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200 and 'data-status="disconnected"' in page
+    assert 'data-testid="uninstall-in-dashboard"' in page and "Installierte Apps" in page

@@ -116,7 +116,7 @@ def disconnect(connection_id):
         template = "connect/_disconnect_failed.html" if wants_fragment() else "connect/disconnect_failed.html"
         return render_template(template, connection=connection, refused=refused), 502 if refused else 503
     if wants_fragment():
-        return render_template("accounts/_card.html", connection=connection)
+        return render_template("connect/_disconnected.html", connection=connection)
     flash(_("%(account)s is disconnected. Its imported history stays here.",
             account=connection.business_name or connection.stripe_account_id), "ok")
     if getattr(connection, "uninstall_in_dashboard", False):
