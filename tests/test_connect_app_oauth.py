@@ -314,3 +314,16 @@ def test_with_htmx_the_card_comes_with_where_to_uninstall_when_stripe_could_not(
     page = response.get_data(as_text=True)
     assert response.status_code == 200 and 'data-status="disconnected"' in page
     assert 'data-testid="uninstall-in-dashboard"' in page and "Installierte Apps" in page
+
+
+def test_without_the_signing_secret_a_listing_install_still_needs_a_real_code_and_a_confirmation(web, stripe):
+    arrived = web.get(listing_install_path(stripe, signing_secret="absec_not_checked"))
+    assert arrived.status_code == 303 and arrived.headers["Location"] == "/connect/oauth/install"
+    web.sign_up()
+    assert steps.connections() == []  # nothing before the person says which account
+
+    assert steps.result_of(confirm_install(web, "connect")) == "success"
+
+    forged = web.get("/connect/oauth/callback?code=ac_1Forged&stripe_user_id=acct_1Forged&install_signature=t=1,v1=x",
+                     follow_redirects=True)
+    assert steps.result_of(forged) == "invalid-state" and len(steps.connections()) == 1

@@ -143,6 +143,9 @@ def _listing_install(args):
     except (oauth_client.AuthorizationRefused, stripe_api.StripeProblem) as problem:
         log.warning("the code of an install from the Marketplace could not be exchanged: %s", type(problem).__name__)
         return _show_anyone(callback.outcome("install-refused"))
+    if tokens.account_id != args.get("stripe_user_id"):
+        log.warning("an install from the Marketplace named another account than its code opened; refused")
+        return _show_anyone(callback.outcome("install-refused"))
     response = redirect(url_for("connect.install"), 303)
     pending.keep(tokens, response)
     return response
