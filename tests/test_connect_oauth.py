@@ -305,3 +305,13 @@ def fail(stripe, where, failure):
     """Every attempt (first try and retries) at the token exchange or the account read fails this way."""
     path = {"token": "/oauth/token", "account": "/v1/account"}[where]
     stripe.add_fault(path, failure, times=5, **({"seconds": 1} if failure == "timeout" else {}))
+
+
+def test_pending_states_are_bounded_so_the_session_cookie_never_grows_past_what_servers_accept(web, user, stripe):
+    for _ in range(200):
+        steps.start(web)
+
+    with web.client.session_transaction() as session:
+        assert len([key for key in session if key.startswith("_state_stripe_")]) == 5
+    assert web.get("/connect").status_code == 200
+    assert steps.result_of(steps.connect(web)) == "success"
