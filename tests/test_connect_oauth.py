@@ -315,3 +315,22 @@ def test_pending_states_are_bounded_so_the_session_cookie_never_grows_past_what_
         assert len([key for key in session if key.startswith("_state_stripe_")]) == 5
     assert web.get("/connect").status_code == 200
     assert steps.result_of(steps.connect(web)) == "success"
+
+
+@pytest.mark.parametrize("error, description", [
+    ("invalid_request", "Standard OAuth is disabled for this Stripe Connect integration. Use Express or Custom."),
+    ("invalid_request", "We've temporarily restricted Standard OAuth for this Stripe integration as a security measure."),
+    ("invalid_client", "No such API key: sk_test_****abcd"),
+])
+def test_operator_side_refusals_are_a_set_up_problem_and_stripes_words_stay_in_the_log(
+        web, user, stripe, caplog, error, description):
+    state = steps.query(steps.start(web))["state"]
+
+    response = steps.back_from_stripe(web, "/connect/oauth/callback?" + urlencode(
+        {"error": error, "error_description": description, "state": state}))
+
+    page = response.get_data(as_text=True)
+    assert steps.result_of(response) == "oauth-error"
+    assert "noch nicht eingerichtet; der Betreiber wurde benachrichtigt" in page
+    assert description[:20] not in page and 'data-testid="to-key-tab"' in page
+    assert any(description[:20] in record.getMessage() for record in caplog.records)
