@@ -1,11 +1,9 @@
 """Connecting through Envoix's Stripe App (STRIPE_OAUTH_KIND=app, the default): the install link, the 303 result
 page, Marketplace listing installs, rolling tokens, uninstalling. The double plays Stripe's marketplace."""
-import time
 from datetime import timedelta
 
 import pytest
-import requests
-from conftest import Web, make_app
+from conftest import Web
 
 import oauth_steps as steps
 from envoix import secrets

@@ -1,6 +1,8 @@
 """Why an import failed or is waiting: stable codes stored on the run (`kind` or `kind:detail`), told in the user's language."""
 from flask_babel import gettext as _
 
+from ..permissions import REQUIRED_PERMISSIONS
+
 KEY_REJECTED = "key-rejected"
 ACCESS_REVOKED = "access-revoked"
 PERMISSION_MISSING = "permission-missing"  # detail: the rak_… name Stripe asked for
@@ -27,8 +29,6 @@ def describe(error):
         return _("Envoix no longer has access to this account: it was disconnected on Stripe's side.")
     if kind == PERMISSION_MISSING:
         # The row's name in Stripe's key form, as the key tab lists it; the rak_… id only when Envoix does not know it.
-        from ..permissions import REQUIRED_PERMISSIONS
-
         known = {permission.name: permission.dashboard_label for permission in REQUIRED_PERMISSIONS}
         shown = "\u201e" + known[detail] + "\u201c" if detail in known else (detail or "?")
         return _("The key lacks the permission %(permission)s.", permission=shown)
