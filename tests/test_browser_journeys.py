@@ -408,3 +408,35 @@ def test_a_payout_page_shows_its_transactions_reconciled_in_the_users_locale(ope
     expect(page.locator(f'[data-payout="{oldest}"]').first).to_have_attribute("data-reconciled", "false")
     expect(page.get_by_test_id("mismatch")).to_contain_text(money(1, lang))
     journey.shot("3-mismatch")
+
+
+def test_installing_the_app_on_stripes_page_and_importing_across_an_access_token_expiry(open_journey, double, db, lang):
+    """The person clicks "Install app" on the (double's) Marketplace page; later the hour of the access token runs
+    out and the next import renews it once and reads every transaction."""
+    journey = open_journey("app-install")
+    page = journey.page
+    account_id = new_account(double, n_balance_transactions=120, n_payouts=2)
+    double.oauth.account_id = account_id
+    double.oauth.decision = "page"
+
+    sign_up(journey)
+    page.get_by_test_id("oauth-start").click()
+    page.wait_for_url(re.compile(re.escape(double.url) + r"/oauth/v2/authorize\?"))
+    journey.shot("1-install-page")
+    with page.expect_navigation(url=re.compile(r"/connect/oauth/result$")):
+        page.click("#approve")
+    expect(page.locator("[data-result]")).to_have_attribute("data-result", "success")
+    journey.shot("2-connected")
+    assert db.wait_for_import(account_id) == "done"
+
+    double.add_balance_transactions(account_id, 30)
+    double.expire_app_tokens()
+    open_account_page(journey, account_id)
+    status = page.locator("[data-import-status]")
+    in_stripe = len(double.account(account_id).collections["balance_transaction"])
+    page.get_by_test_id("import-now").click()
+    expect(status).to_have_attribute("data-imported", str(in_stripe), timeout=IMPORT_TIMEOUT_MS)
+    expect(status).to_have_attribute("data-import-status", "done", timeout=IMPORT_TIMEOUT_MS)
+    journey.shot("3-imported-after-expiry")
+    assert double.app_refreshes == 1
+    assert db.connections(account_id) == [("oauth", "active")]

@@ -52,3 +52,18 @@ def test_access_tokens_expire_with_api_key_expired_and_uninstall_ends_everything
     event = stripe.uninstall(pair["stripe_user_id"])
     assert event["type"] == "account.application.deauthorized" and event["account"] == pair["stripe_user_id"]
     assert token(stripe, grant_type="refresh_token", refresh_token=pair["refresh_token"]).json()["error"] == "invalid_grant"
+
+
+def test_the_install_page_lets_a_browser_approve_or_cancel(stripe):
+    stripe.oauth.decision = "page"
+    page, _ = authorize(stripe, state="s9")
+    assert page.status_code == 200 and page.headers["Content-Type"].startswith("text/html")
+    assert 'value="approve"' in page.text and 'value="cancel"' in page.text
+
+    def choose(decision):
+        answer = requests.post(f"{stripe.url}/oauth/v2/authorize", allow_redirects=False, timeout=5, data={
+            "client_id": stripe.client_id, "redirect_uri": "http://localhost/cb", "state": "s9", "decision": decision})
+        return {k: v[0] for k, v in parse_qs(urlsplit(answer.headers["Location"]).query).items()}
+
+    assert choose("approve")["state"] == "s9" and choose("approve")["code"].startswith("ac_")
+    assert choose("cancel") == {}
