@@ -1,16 +1,20 @@
 """Versioned schema migrations (playhouse.migrate), run by the Procfile's `release:` line: `flask db upgrade`.
 
-Migration 1 creates the tables as `models.py` declares them. Every later change to a table is a new
-numbered migration written so that it is a no-op where its change is already there: a fresh database
-(migration 1 builds the current tables) and an upgraded one then end with the same schema.
+Migration 1 creates version 1's tables from their frozen copy (`schema_v1.py`), never from today's `models.py`.
+Every later change to a table (a new table, column or index) is a new numbered migration that makes it explicitly,
+written so that it is a no-op where its change is already there. tests/test_migrations.py checks that all of them
+together give exactly the tables of `models.py`, and that leaving any one out does not. Numbers may have gaps
+(each area of the code has its own range); migrations run in number order, each once, recorded in schema_version.
+A migration that changes data but no table is marked `@data_only` (the schema test then does not expect it to
+change the schema).
 """
 import logging
 import re
 
-from peewee import CharField, DateTimeField, IntegerField, Model, TextField
+from peewee import CharField, DateTimeField, ForeignKeyField, IntegerField, Model, TextField
 from playhouse.migrate import PostgresqlMigrator, SqliteMigrator, migrate
 
-from . import models
+from . import schema_v1
 from .db import database, is_sqlite
 
 log = logging.getLogger(__name__)
@@ -25,8 +29,15 @@ class SchemaVersion(Model):
         table_name = "schema_version"
 
 
+def data_only(step):
+    """Marks a migration that changes rows, not tables."""
+    step.data_only = True
+    return step
+
+
 def _create_tables(db, migrator):
-    db.create_tables(models.ALL_MODELS, safe=True)
+    # Version 1's tables, frozen: never today's models (their later columns and indexes have migrations of their own).
+    db.create_tables(schema_v1.TABLES, safe=True)
 
 
 def _index_import_runs_by_connection_and_time(db, migrator):
@@ -96,8 +107,28 @@ def _cause_from_text(reason, status):
     return ("access-revoked" if status == "revoked" else None), None
 
 
+class _AccountOwner11(schema_v1._Frozen):
+    # Frozen as migration 11 creates it (models.AccountOwner may change later: with a migration of its own).
+    stripe_account_id = CharField(max_length=255, unique=True)
+    user = ForeignKeyField(schema_v1.User, on_delete="CASCADE")
+    claimed_at = DateTimeField()
+
+    class Meta:
+        table_name = "account_owner"
+
+
+class _PendingInstall12(schema_v1._Frozen):
+    reference = CharField(max_length=64, unique=True)
+    stripe_account_id = CharField(max_length=255)
+    tokens_encrypted = TextField()
+    created_at = DateTimeField()
+
+    class Meta:
+        table_name = "pending_install"
+
+
 def _one_owner_per_account(db, migrator):
-    db.create_tables([models.AccountOwner], safe=True)
+    db.create_tables([_AccountOwner11], safe=True)
     # Accounts connected before: their current holder (the earliest active connection) claims them.
     taken = {row[0] for row in db.execute_sql("SELECT stripe_account_id FROM account_owner").fetchall()}
     rows = db.execute_sql(
@@ -114,9 +145,10 @@ def _one_owner_per_account(db, migrator):
 
 
 def _pending_installs(db, migrator):
-    db.create_tables([models.PendingInstall], safe=True)
+    db.create_tables([_PendingInstall12], safe=True)
 
 
+# (number, name, step). Keep the list in number order; gaps are fine (numbers 10-59 are handed out by area).
 MIGRATIONS = [
     (1, "create tables", _create_tables),
     (2, "index import runs by connection and time", _index_import_runs_by_connection_and_time),
@@ -125,24 +157,36 @@ MIGRATIONS = [
     (11, "one owner per Stripe account", _one_owner_per_account),
     (12, "pending Marketplace installs", _pending_installs),
 ]
+MIGRATIONS.sort(key=lambda migration: migration[0])
+assert len({version for version, _, _ in MIGRATIONS}) == len(MIGRATIONS), "two migrations share a number"
 LATEST = MIGRATIONS[-1][0]
 
 
-def current_version():
+def applied_versions():
     if not database.table_exists("schema_version"):
-        return 0
-    newest = SchemaVersion.select().order_by(SchemaVersion.version.desc()).first()
-    return newest.version if newest else 0
+        return set()
+    return {row.version for row in SchemaVersion.select(SchemaVersion.version)}
 
 
-def upgrade(target=None):
-    """Apply every migration newer than the database's version (up to `target`); returns what ran."""
+def current_version():
+    return max(applied_versions(), default=0)
+
+
+def pending(target=None):
+    """The migrations not yet applied (up to `target`), in number order: also one whose number is lower than the
+    newest applied, as when two branches each added a migration in their own range."""
     target = LATEST if target is None else target
+    done = applied_versions()
+    return [migration for migration in MIGRATIONS if migration[0] not in done and migration[0] <= target]
+
+
+def upgrade(target=None, skip=()):
+    """Apply every pending migration (up to `target`; none of `skip`, which only tests use); returns what ran."""
     migrator = SqliteMigrator(database.obj) if is_sqlite() else PostgresqlMigrator(database.obj)
     database.create_tables([SchemaVersion], safe=True)
     applied = []
-    for version, name, step in MIGRATIONS:
-        if version <= current_version() or version > target:
+    for version, name, step in pending(target):
+        if version in skip:
             continue
         with database.atomic():
             step(database, migrator)

@@ -130,6 +130,9 @@ class ImportRun(BaseModel):
     # Touched after every committed page: a run whose worker died stops blocking the next one (migration 3).
     heartbeat_at = DateTimeField(null=True)
 
+    class Meta:
+        indexes = ((("connection", "queued_at"), False),)  # the newest run of each connection (migration 2)
+
 
 # At most one queued or running import per connection, enforced by the database (migration 3).
 ImportRun.add_index(ImportRun.index(

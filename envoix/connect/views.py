@@ -6,6 +6,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from .. import stripe_api
+from ..accounts.overview import account_summary
 from ..models import StripeConnection
 from ..permissions import REQUIRED_PERMISSIONS, api_keys_url, create_key_url
 from ..rendering import wants_fragment
@@ -114,9 +115,11 @@ def disconnect(connection_id):
         if refused:
             log.warning("Stripe refused to deauthorize an account: %s", problem)
         template = "connect/_disconnect_failed.html" if wants_fragment() else "connect/disconnect_failed.html"
-        return render_template(template, connection=connection, refused=refused), 502 if refused else 503
+        return render_template(template, connection=connection, summary=account_summary(connection),
+                               refused=refused), 502 if refused else 503
     if wants_fragment():
-        return render_template("connect/_disconnected.html", connection=connection)
+        return render_template("connect/_disconnected.html", connection=connection,
+                               summary=account_summary(connection))
     flash(_("%(account)s is disconnected. Its imported history stays here.",
             account=connection.business_name or connection.stripe_account_id), "ok")
     if getattr(connection, "uninstall_in_dashboard", False):
