@@ -24,7 +24,7 @@ TEXT = {
     "de": {
         "signup": "Ihr Envoix-Konto erstellen",
         "connect_heading": "Stripe verbinden",
-        "oauth_tab": "Mit Stripe verbinden (empfohlen)",
+        "oauth_tab": "Mit Stripe",
         "key_tab": "API-Schlüssel",
         "connect_button": "Mit Stripe verbinden (empfohlen)",
         "connected": "Verbunden. Envoix importiert jetzt Ihre Transaktionen.",
@@ -41,7 +41,7 @@ TEXT = {
     "en": {
         "signup": "Create your Envoix account",
         "connect_heading": "Connect Stripe",
-        "oauth_tab": "Connect with Stripe (recommended)",
+        "oauth_tab": "With Stripe",
         "key_tab": "API key",
         "connect_button": "Connect with Stripe (recommended)",
         "connected": "Connected. Envoix is importing your transactions now.",

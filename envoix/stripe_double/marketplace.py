@@ -62,7 +62,7 @@ def _issue_code(state, account):
 def _page(param):
     hidden = "".join(f'<input type="hidden" name="{escape(k)}" value="{escape(v)}">' for k, v in param.items())
     body = (
-        "<!doctype html><html><head><title>Install Envoix</title></head><body>"
+        '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Install Envoix</title></head><body>'
         "<h1>Install Envoix</h1><p>Envoix would like to read your payouts, balance and charges.</p>"
         f'<form method="post" action="">{hidden}'
         '<button type="submit" name="decision" value="approve" id="approve">Install app</button>'
