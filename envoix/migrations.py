@@ -146,6 +146,23 @@ def _one_owner_per_account(db, migrator):
 
 def _pending_installs(db, migrator):
     db.create_tables([_PendingInstall12], safe=True)
+def _import_run_owner_and_enqueued_at(db, migrator):
+    # The worker holding a run, and whether its job reached the queue (sync/runs.py).
+    columns = {column.name for column in db.get_columns("import_run")}
+    changes = []
+    if "owner" not in columns:
+        changes.append(migrator.add_column("import_run", "owner", CharField(max_length=40, null=True)))
+    if "enqueued_at" not in columns:
+        changes.append(migrator.add_column("import_run", "enqueued_at", DateTimeField(null=True)))
+    if changes:
+        migrate(*changes)
+
+
+def _import_streams(db, migrator):
+    # Streams of an unfinished import read side by side, each with its own cursor (sync/importer.py).
+    from .models import ImportStream
+
+    db.create_tables([ImportStream], safe=True)
 
 
 # (number, name, step). Keep the list in number order; gaps are fine (numbers 10-59 are handed out by area).
@@ -156,6 +173,8 @@ MIGRATIONS = [
     (10, "connection status code, missing permissions, OAuth kind and token expiry", _connection_status_fields),
     (11, "one owner per Stripe account", _one_owner_per_account),
     (12, "pending Marketplace installs", _pending_installs),
+    (30, "import run owner and enqueued_at", _import_run_owner_and_enqueued_at),
+    (31, "import streams", _import_streams),
 ]
 MIGRATIONS.sort(key=lambda migration: migration[0])
 assert len({version for version, _, _ in MIGRATIONS}) == len(MIGRATIONS), "two migrations share a number"

@@ -92,6 +92,12 @@ def _requests(double, query):
     return {"data": double.requests[since:], "count": len(double.requests)}
 
 
+def _counts(double, query):
+    """How many objects of each kind an account holds (what a complete import must end with)."""
+    account = double.state.accounts[query["account"][-1]]
+    return {kind: len(collection) for kind, collection in account.collections.items()}
+
+
 def _state(double, query):
     return double.summary()
 
@@ -105,7 +111,7 @@ POSTS = {
     "/_double/disconnect": _disconnect, "/_double/apps/expire_tokens": _expire_app_tokens,
     "/_double/apps/uninstall": _uninstall, "/_double/apps/listing_install": _listing_install,
 }
-GETS = {"/_double/requests": _requests, "/_double/state": _state}
+GETS = {"/_double/requests": _requests, "/_double/state": _state, "/_double/counts": _counts}
 
 
 def handle(double, method, path, query, body):
