@@ -9,6 +9,7 @@ A migration that changes data but no table is marked `@data_only` (the schema te
 change the schema).
 """
 import logging
+import re
 
 from peewee import BigIntegerField, BooleanField, CharField, DateTimeField, ForeignKeyField, IntegerField, Model, TextField
 from playhouse.migrate import PostgresqlMigrator, SqliteMigrator, migrate
@@ -64,6 +65,87 @@ def _import_run_progress_and_one_active_run(db, migrator):
         )
 
 
+def _connection_status_fields(db, migrator):
+    # lifecycle.py writes a cause code and the missing permissions instead of English text parsed back later;
+    # Stripe App connections keep their kind and the access token's expiry.
+    columns = {column.name for column in db.get_columns("stripe_connection")}
+    added = [(name, field) for name, field in (
+        ("status_code", CharField(max_length=40, null=True)),
+        ("missing_permissions", TextField(null=True)),
+        ("oauth_kind", CharField(max_length=10, null=True)),
+        ("access_expires_at", DateTimeField(null=True)),
+    ) if name not in columns]
+    if added:
+        migrate(*(migrator.add_column("stripe_connection", name, field) for name, field in added))
+    # Rows written before: their reason text becomes the structured fields once.
+    for row in db.execute_sql(
+        "SELECT id, status, status_reason, method FROM stripe_connection WHERE status_reason IS NOT NULL "
+        "AND status_code IS NULL"
+    ).fetchall():
+        code, missing = _cause_from_text(row[2], row[1])
+        db.execute_sql(
+            f"UPDATE stripe_connection SET status_code = {_param()}, missing_permissions = {_param()} WHERE id = {_param()}",
+            (code, missing, row[0]),
+        )
+    db.execute_sql("UPDATE stripe_connection SET oauth_kind = 'connect' WHERE method = 'oauth' AND oauth_kind IS NULL")
+
+
+def _param():
+    return "?" if is_sqlite() else "%s"
+
+
+def _cause_from_text(reason, status):
+    names = " ".join(dict.fromkeys(re.findall(r"\brak_[a-z_]+\b", reason or ""))) or None
+    if names:
+        return "permissions-missing", names
+    if "decrypted" in (reason or ""):
+        return "secret-unreadable", None
+    if "deauthorized" in (reason or ""):
+        return "deauthorized", None
+    if "rejected the key" in (reason or ""):
+        return "key-rejected", None
+    return ("access-revoked" if status == "revoked" else None), None
+
+
+class _AccountOwner11(schema_v1._Frozen):
+    # Frozen as migration 11 creates it (models.AccountOwner may change later: with a migration of its own).
+    stripe_account_id = CharField(max_length=255, unique=True)
+    user = ForeignKeyField(schema_v1.User, on_delete="CASCADE")
+    claimed_at = DateTimeField()
+
+    class Meta:
+        table_name = "account_owner"
+
+
+class _PendingInstall12(schema_v1._Frozen):
+    reference = CharField(max_length=64, unique=True)
+    stripe_account_id = CharField(max_length=255)
+    tokens_encrypted = TextField()
+    created_at = DateTimeField()
+
+    class Meta:
+        table_name = "pending_install"
+
+
+def _one_owner_per_account(db, migrator):
+    db.create_tables([_AccountOwner11], safe=True)
+    # Accounts connected before: their current holder (the earliest active connection) claims them.
+    taken = {row[0] for row in db.execute_sql("SELECT stripe_account_id FROM account_owner").fetchall()}
+    rows = db.execute_sql(
+        "SELECT stripe_account_id, user_id FROM stripe_connection WHERE status IN ('active', 'needs-attention') "
+        "ORDER BY connected_at, id"
+    ).fetchall()
+    for account_id, user_id in rows:
+        if account_id not in taken:
+            db.execute_sql(
+                f"INSERT INTO account_owner (stripe_account_id, user_id, claimed_at) VALUES ({_param()}, {_param()}, "
+                "CURRENT_TIMESTAMP)", (account_id, user_id),
+            )
+            taken.add(account_id)
+
+
+def _pending_installs(db, migrator):
+    db.create_tables([_PendingInstall12], safe=True)
 def _import_run_owner_and_enqueued_at(db, migrator):
     # The worker holding a run, and whether its job reached the queue (sync/runs.py).
     columns = {column.name for column in db.get_columns("import_run")}
@@ -138,6 +220,9 @@ MIGRATIONS = [
     (1, "create tables", _create_tables),
     (2, "index import runs by connection and time", _index_import_runs_by_connection_and_time),
     (3, "import run progress and one active run per connection", _import_run_progress_and_one_active_run),
+    (10, "connection status code, missing permissions, OAuth kind and token expiry", _connection_status_fields),
+    (11, "one owner per Stripe account", _one_owner_per_account),
+    (12, "pending Marketplace installs", _pending_installs),
     (30, "import run owner and enqueued_at", _import_run_owner_and_enqueued_at),
     (31, "import streams", _import_streams),
     (40, "user: email confirmation and two-factor columns", _user_account_security_columns),

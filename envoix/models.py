@@ -99,7 +99,13 @@ class StripeConnection(BaseModel):
     method = CharField(max_length=10)
     livemode = BooleanField()
     status = CharField(max_length=20, default="active")
-    status_reason = TextField(null=True)
+    status_reason = TextField(null=True)  # no longer written (migration 10 replaced it with the two below)
+    # Why the connection is not simply active: a lifecycle.Cause value; and the rak_… names a key lacks.
+    status_code = CharField(max_length=40, null=True)
+    missing_permissions = TextField(null=True)  # space-separated
+    # OAuth only: "app" (Stripe App OAuth 2.0, rolling tokens) or "connect" (legacy Connect OAuth); migration 10.
+    oauth_kind = CharField(max_length=10, null=True)
+    access_expires_at = DateTimeField(null=True)  # Stripe App access tokens live one hour
     business_name = CharField(max_length=255, null=True)
     email = CharField(max_length=254, null=True)
     country = CharField(max_length=2, null=True)
@@ -116,6 +122,27 @@ class StripeConnection(BaseModel):
 
     class Meta:
         indexes = ((("user", "stripe_account_id", "livemode", "method"), True),)
+
+
+class AccountOwner(BaseModel):
+    """Which Envoix user holds a Stripe account: one owner per account, enforced by the unique column (migration 11).
+
+    Claimed inside store_connection's transaction; a holder without any active connection left is replaced."""
+
+    stripe_account_id = CharField(max_length=255, unique=True)
+    user = ForeignKeyField(User, on_delete="CASCADE")
+    claimed_at = DateTimeField(default=utcnow)
+
+
+class PendingInstall(BaseModel):
+    """A Stripe App install that started on Stripe's Marketplace listing, kept until the person signs in (migration 12).
+
+    The token answer is Fernet ciphertext; the browser holds only `reference` in a cookie."""
+
+    reference = CharField(max_length=64, unique=True)
+    stripe_account_id = CharField(max_length=255)
+    tokens_encrypted = TextField()
+    created_at = DateTimeField(default=utcnow)
 
 
 class ImportRun(BaseModel):
@@ -286,4 +313,6 @@ ALL_MODELS = [
     WebhookEvent,
     UserSession,
     AccountEvent,
+    AccountOwner,
+    PendingInstall,
 ]

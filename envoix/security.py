@@ -3,7 +3,6 @@ import io
 
 from flask import abort, current_app, request
 from flask_wtf.csrf import CSRFProtect
-from werkzeug.middleware.proxy_fix import ProxyFix
 
 csrf = CSRFProtect()
 
@@ -57,8 +56,7 @@ def limited_body():
 def init_app(app):
     app.config.setdefault("WTF_CSRF_HEADERS", ["X-CSRFToken", "X-CSRF-Token"])
     csrf.init_app(app)
-    # One trusted proxy (the platform's router) sets X-Forwarded-For/-Proto/-Host.
-    app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)
+    # X-Forwarded-* are trusted only as far as ENVOIX_TRUSTED_PROXIES says: see envoix/__init__.py.
     app.wsgi_app = HeadChangesNothing(app.wsgi_app)
 
     @app.before_request

@@ -74,7 +74,10 @@ def test_repeated_failed_logins_slow_down_the_address_that_makes_them(web):
     assert web.get("/accounts").status_code == 302
 
 
-def test_failed_logins_are_throttled_per_address_across_accounts(web, client):
+def test_failed_logins_are_throttled_per_address_across_accounts(app_with):
+    from conftest import Web
+
+    web = Web(app_with(ENVOIX_TRUSTED_PROXIES=1).test_client())  # the address comes from the trusted router
     headers = {"X-Forwarded-For": "203.0.113.9"}
     for n in range(20):
         web.post("/login", {"email": f"user{n}@example.com", "password": "irgendwas-123"}, headers=headers)

@@ -184,7 +184,7 @@ def test_a_key_revoked_during_the_import_marks_the_account_revoked_and_stops_cle
     (run,) = steps.runs(connection)
     assert run.status == "failed" and run.error == "key-rejected"
     connection = steps.reload(connection)
-    assert connection.status == "revoked" and "revoked" in connection.status_reason
+    assert connection.status == "revoked" and connection.status_code == "key-rejected"
     answered = [r["status"] for r in steps.list_requests(stripe)]
     first_refusal = answered.index(401)
     # The pages read before stay; after the first refusal only the pages already in flight were asked for.
@@ -207,7 +207,7 @@ def test_a_permission_removed_at_stripe_marks_the_account_needs_attention_naming
     (run,) = steps.runs(connection)
     assert run.status == "failed" and run.error == "permission-missing:rak_charge_read"
     connection = steps.reload(connection)
-    assert connection.status == "needs-attention" and "rak_charge_read" in connection.status_reason
+    assert connection.status == "needs-attention" and connection.missing_permissions == "rak_charge_read"
     assert steps.imported(connection) <= 40  # what was read before the charges' refusal stays
     page = web.get(f"/accounts/{connection.id}").get_data(as_text=True)
     assert 'data-fix="key-permissions"' in page and "<code>rak_charge_read</code>" in page

@@ -79,8 +79,9 @@ def test_an_expired_key_says_expired(double):
     answer = get(double, "/v1/account", key)
 
     assert answer.status_code == 401
+    # As Stripe answers it (stripe-facts.md, "Restricted API keys"): the code says what the message says.
     assert answer.json() == {"error": {"message": f"Expired API Key provided: {masked(key)}",
-                                       "type": "invalid_request_error"}}
+                                       "type": "invalid_request_error", "code": "api_key_expired"}}
     with pytest.raises(stripe.AuthenticationError, match="Expired API Key"):
         client(double, key).v1.accounts.retrieve_current()
 

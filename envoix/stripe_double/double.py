@@ -2,7 +2,7 @@
 import threading
 import time
 
-from . import data, server
+from . import data, marketplace, server
 from .state import ALL_READ_PERMISSIONS, State
 from .webhooks import make_event
 
@@ -128,6 +128,28 @@ class StripeDouble:
             self.state.disconnect(account_id)
         return make_event("account.application.deauthorized",
                           {"id": self.client_id, "object": "application", "name": "Envoix"}, account=account_id)
+
+    # --- Stripe App (marketplace.py) ----------------------------------------------------------------------
+
+    app_signing_secret = property(lambda self: self.state.app_signing_secret)
+    app_refreshes = property(lambda self: self.state.app_refreshes)
+
+    def expire_app_tokens(self, account_id=None):
+        """Every Stripe App access token (of one account, or all) expires now: the next call says api_key_expired."""
+        with self.state.lock:
+            return marketplace.expire_access_tokens(self.state, account_id)
+
+    def uninstall(self, account_id):
+        """The user uninstalls Envoix's app in the dashboard: tokens dead; returns the event Stripe would send."""
+        with self.state.lock:
+            marketplace.uninstall(self.state, account_id)
+        return make_event("account.application.deauthorized",
+                          {"id": self.client_id, "object": "application", "name": "Envoix"}, account=account_id)
+
+    def listing_install(self, redirect_uri, account_id=None, signing_secret=None, timestamp=None):
+        """The callback URL of an install started on the Marketplace listing (code, stripe_user_id, signature)."""
+        with self.state.lock:
+            return marketplace.listing_install(self.state, redirect_uri, account_id, signing_secret, timestamp)
 
     def add_payout_with_transactions(self, account_id, n_transactions, mismatch_cents=0):
         with self.state.lock:

@@ -8,10 +8,10 @@ from flask_babel import gettext as _
 from flask_babel import ngettext
 
 from .. import stripe_api, throttle
-from ..connect.connections import AlreadyConnectedElsewhere, store_connection, unchanged_connection
 from ..models import StripeConnection
 from ..permissions import REQUIRED_PERMISSIONS
-from .results import ValidationResult
+from .connections import AlreadyConnectedElsewhere, store_connection, unchanged_connection
+from .results import ValidationResult, already_connected
 
 log = logging.getLogger(__name__)
 
@@ -27,14 +27,15 @@ def validate_restricted_key(user, raw_key, address):
     Only a key that Stripe accepts with every required permission is stored (encrypted, via
     store_connection); every other outcome stores nothing. The key never appears in the result.
     """
-    wait = throttle.admit([f"key-check:user:{user.id}", f"key-check:address:{address}"], _limit())
-    if wait:
-        return _rate_limited(wait)
     key = (raw_key or "").strip()
+    # Input refused by its shape never reaches Stripe, so it does not count against the limit (typos are free).
     refused = _refused_by_shape(key)
     if refused:
         result = refused
     else:
+        wait = throttle.admit([f"key-check:user:{user.id}", f"key-check:address:{address}"], _limit())
+        if wait:
+            return _rate_limited(wait)
         result = _checked_with_stripe(user, key)
     log.info("restricted key check for user %s: %s", user.id, result.kind)
     return result
@@ -105,12 +106,7 @@ def _connect(user, account, livemode, key):
     try:
         connection = store_connection(user, account, "api_key", livemode, key)
     except AlreadyConnectedElsewhere:
-        return ValidationResult(
-            "already-connected",
-            _("This Stripe account is already connected to another Envoix user. Nothing was stored."),
-            details=[_("Ask the person who connected it to disconnect it first, or log in with their Envoix account.")],
-            livemode=livemode,
-        )
+        return already_connected(livemode)
     if earlier is not None and earlier.status == "active":
         message = _("Key updated: Envoix now uses this key for the account. Its imported history stays.")
     elif earlier is not None:
