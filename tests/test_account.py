@@ -93,7 +93,8 @@ def test_verification_is_required_in_production_by_default(tmp_path):
     from envoix import config
 
     settings = config.from_environment(str(tmp_path), {"ENVOIX_ENV": "production", "SECRET_KEY": "s" * 40,
-                                                       "ENVOIX_ENCRYPTION_KEYS": Fernet.generate_key().decode()})
+                                                       "ENVOIX_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
+                                                       "ENVOIX_BASE_URL": "https://envoix.example"})
     assert settings["ENVOIX_REQUIRE_VERIFIED_EMAIL"] is True
     assert config.from_environment(str(tmp_path), {})["ENVOIX_REQUIRE_VERIFIED_EMAIL"] is False
 

@@ -205,7 +205,8 @@ def test_a_password_change_ends_every_other_session_and_remember_me_cookie(app, 
 
 # --- failed logins ---------------------------------------------------------------------------------------------
 
-def test_a_strangers_failed_logins_never_lock_the_owner_out(web):
+def test_a_strangers_failed_logins_never_lock_the_owner_out(app_with):
+    web = Web(app_with(ENVOIX_TRUSTED_PROXIES=1).test_client())  # the address comes from the platform's router
     web.sign_up()
     web.log_out()
     stranger = {"X-Forwarded-For": "203.0.113.66"}
@@ -274,7 +275,7 @@ def test_head_on_the_oauth_callback_connects_nothing(web, user, stripe):
 # --- sign-up ---------------------------------------------------------------------------------------------------
 
 def test_sign_ups_from_one_address_are_limited(app_with):
-    app = app_with(SIGNUPS_PER_HOUR_PER_ADDRESS=5)
+    app = app_with(SIGNUPS_PER_HOUR_PER_ADDRESS=5, ENVOIX_TRUSTED_PROXIES=1)
     web = Web(app.test_client())
     for n in range(5):
         assert web.sign_up(f"bulk{n}@example.com").status_code == 302
@@ -288,7 +289,7 @@ def test_sign_ups_from_one_address_are_limited(app_with):
 
 
 def test_sign_ups_are_limited_overall(app_with):
-    app = app_with(SIGNUPS_PER_HOUR=3)
+    app = app_with(SIGNUPS_PER_HOUR=3, ENVOIX_TRUSTED_PROXIES=1)
     for n in range(3):
         response = Web(app.test_client()).post("/signup", {"email": f"s{n}@example.com", "password": PASSWORD},
                                                headers={"X-Forwarded-For": f"198.51.100.{n + 1}"})
@@ -485,6 +486,7 @@ def test_production_hides_which_emails_have_accounts_by_default(tmp_path):
     from envoix import config
 
     production = config.from_environment(str(tmp_path), {"ENVOIX_ENV": "production", "SECRET_KEY": "s" * 40,
-                                                         "ENVOIX_ENCRYPTION_KEYS": Fernet.generate_key().decode()})
+                                                         "ENVOIX_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
+                                                         "ENVOIX_BASE_URL": "https://envoix.example"})
     assert production["ENVOIX_SIGNUP_HIDES_ACCOUNTS"] is True
     assert config.from_environment(str(tmp_path), {})["ENVOIX_SIGNUP_HIDES_ACCOUNTS"] is False
