@@ -6,7 +6,7 @@ numbered migration written so that it is a no-op where its change is already the
 """
 import logging
 
-from peewee import CharField, DateTimeField, IntegerField, Model
+from peewee import CharField, DateTimeField, IntegerField, Model, TextField
 from playhouse.migrate import PostgresqlMigrator, SqliteMigrator, migrate
 
 from . import models
@@ -53,10 +53,59 @@ def _import_run_progress_and_one_active_run(db, migrator):
         )
 
 
+def _stripe_enums_as_text(db, migrator):
+    # balance_transaction.type was VARCHAR(40); the pinned API has a 43-character type and Stripe adds more.
+    # SQLite does not enforce VARCHAR lengths: nothing to change there.
+    if is_sqlite():
+        return
+    columns = {"balance_transaction": ("type", "reporting_category", "status"), "payout": ("status",),
+               "charge": ("status",), "refund": ("status",)}
+    for table, names in columns.items():
+        for name in names:
+            kind = db.execute_sql(
+                "SELECT data_type FROM information_schema.columns WHERE table_name = %s AND column_name = %s",
+                (table, name)).fetchone()
+            if kind and kind[0] != "text":
+                db.execute_sql(f'ALTER TABLE "{table}" ALTER COLUMN "{name}" TYPE TEXT')
+
+
+def _add_columns(db, table, new_columns, migrator):
+    present = {column.name for column in db.get_columns(table)}
+    changes = [migrator.add_column(table, name, field) for name, field in new_columns if name not in present]
+    if changes:
+        migrate(*changes)
+
+
+def _payout_lifecycle_and_who_paid(db, migrator):
+    # What Stripe says about a payout's itemisation and failure; who paid a charge; a transaction's balance.
+    _add_columns(db, "payout", [
+        ("reconciliation_status", TextField(null=True)), ("failure_code", TextField(null=True)),
+        ("failure_message", TextField(null=True)), ("failure_balance_transaction_id", CharField(max_length=255, null=True)),
+        ("original_payout_id", CharField(max_length=255, null=True)),
+        ("reversed_by_id", CharField(max_length=255, null=True)), ("itemised_at", DateTimeField(null=True)),
+    ], migrator)
+    _add_columns(db, "charge", [
+        ("customer_name", TextField(null=True)), ("customer_email", TextField(null=True)),
+        ("payment_intent_id", CharField(max_length=255, null=True)),
+    ], migrator)
+    _add_columns(db, "balance_transaction", [("balance_type", TextField(null=True))], migrator)
+    # "pending" became "waiting" (the contract's word); every import decides each payout afresh anyway.
+    db.execute_sql("UPDATE payout SET reconciliation = 'waiting' WHERE reconciliation = 'pending'")
+    db.execute_sql("UPDATE payout SET itemised_at = reconciled_at WHERE itemised_at IS NULL AND reconciled_at IS NOT NULL")
+
+
+def _invoices_disputes_unreadable_objects_bookkeeping(db, migrator):
+    db.create_tables([models.Invoice, models.Dispute, models.UnreadableObject, models.BookkeepingSettings], safe=True)
+
+
 MIGRATIONS = [
     (1, "create tables", _create_tables),
     (2, "index import runs by connection and time", _index_import_runs_by_connection_and_time),
     (3, "import run progress and one active run per connection", _import_run_progress_and_one_active_run),
+    (20, "stripe enums as text", _stripe_enums_as_text),
+    (21, "payout lifecycle and who paid", _payout_lifecycle_and_who_paid),
+    (22, "invoices, disputes, unreadable objects, bookkeeping settings",
+     _invoices_disputes_unreadable_objects_bookkeeping),
 ]
 LATEST = MIGRATIONS[-1][0]
 

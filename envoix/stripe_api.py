@@ -298,11 +298,17 @@ LISTS = {
     "payouts": lambda c: c.v1.payouts,
     "charges": lambda c: c.v1.charges,
     "refunds": lambda c: c.v1.refunds,
+    "invoices": lambda c: c.v1.invoices,
+    "disputes": lambda c: c.v1.disputes,
 }
+# Read along with each list: who paid a charge (rak_customer_read), which payment paid an invoice.
+LIST_EXPAND = {"charges": ["data.customer"], "invoices": ["data.payments"]}
 
 
 def list_page(credentials, kind, params):
     """One page of a list endpoint: (objects as plain dicts, has_more)."""
+    if kind in LIST_EXPAND and "payout" not in params:
+        params = {**params, "expand": LIST_EXPAND[kind]}
     with _translated_errors():
         page = LISTS[kind](_client(credentials)).list(params)
         # The parsed JSON the objects were built from is already plain dicts: converting each object
@@ -310,3 +316,11 @@ def list_page(credentials, kind, params):
         body = page.last_response.data if page.last_response is not None else None
         items = body["data"] if body is not None else [item.to_dict() for item in page.data]
         return items, bool(page.has_more)
+
+
+def read_payout(credentials, payout_id):
+    """GET /v1/payouts/po_…: the payout as Stripe has it now (a plain dict)."""
+    with _translated_errors():
+        payout = _client(credentials).v1.payouts.retrieve(payout_id)
+        body = payout.last_response.data if getattr(payout, "last_response", None) is not None else None
+        return body if body is not None else payout.to_dict()

@@ -61,6 +61,28 @@ def _payout(double, body):
     return {"id": double.add_payout_with_transactions(**body)}
 
 
+def _complete_itemisation(double, body):
+    double.complete_itemisation(body["account_id"], body["payout_id"])
+    return {"ok": True}
+
+
+def _fail_payout(double, body):
+    body = dict(body)
+    return {"balance_transaction": double.fail_payout(body.pop("account_id"), body.pop("payout_id"), **body)}
+
+
+def _pay_out_available(double, body):
+    return {"id": double.pay_out_available(**body)}
+
+
+def _payout_report(double, body):
+    return {"report": double.payout_report(body["account_id"], body["payout_id"])}
+
+
+def _reconciliation_world(double, body):
+    return {"payouts": double.add_reconciliation_world(body["account_id"])}
+
+
 def _balance_transactions(double, body):
     return {"ids": double.add_balance_transactions(**body)}
 
@@ -89,7 +111,9 @@ POSTS = {
     "/_double/keys/remove_permission": _remove_permission, "/_double/oauth": _oauth, "/_double/faults": _fault,
     "/_double/faults/clear": _clear_faults, "/_double/latency": _latency, "/_double/payouts": _payout,
     "/_double/balance_transactions": _balance_transactions, "/_double/connect": _connect,
-    "/_double/disconnect": _disconnect,
+    "/_double/disconnect": _disconnect, "/_double/payouts/complete_itemisation": _complete_itemisation,
+    "/_double/payouts/fail": _fail_payout, "/_double/payouts/pay_out_available": _pay_out_available,
+    "/_double/payouts/report": _payout_report, "/_double/reconciliation_world": _reconciliation_world,
 }
 GETS = {"/_double/requests": _requests, "/_double/state": _state}
 

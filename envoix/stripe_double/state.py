@@ -107,6 +107,17 @@ class Collection:
         for keys in self.indexes.values():
             keys.sort()
 
+    def change(self, record, name, value):
+        """Set an indexed field of a stored record, keeping its index right."""
+        key = (record.created, record.id)
+        if name in record.indexed:
+            old = self.indexes.get((name, getattr(record, name)), [])
+            position = bisect_left(old, key)
+            if position < len(old) and old[position] == key:
+                del old[position]
+            insort(self.indexes.setdefault((name, value), []), key)
+        setattr(record, name, value)
+
     def newest(self):
         return self.by_id[self.keys[-1][1]] if self.keys else None
 

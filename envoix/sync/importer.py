@@ -19,15 +19,14 @@ from flask import current_app
 
 from .. import stripe_api
 from ..db import database
-from ..models import Payout, StripeConnection, SyncCursor
+from ..models import StripeConnection, SyncCursor
 from . import access, problems, reconciliation, runs
-from .store import store
+from .store import last_id, newest_created, store
 
 log = logging.getLogger(__name__)
 PAGE_SIZE = 100
-LISTS = ("balance_transactions", "payouts", "charges", "refunds")
+LISTS = ("balance_transactions", "payouts", "charges", "refunds", "invoices", "disputes")
 STAGES = LISTS + ("reconciliation",)
-PAYOUTS_ON_THEIR_WAY = ("pending", "in_transit")
 
 
 def run_import(run):
@@ -56,7 +55,7 @@ def _import(run):
         _stop_if_disconnected(connection)
         runs.begin_stage(run, stage, done, len(STAGES))
         if stage == "reconciliation":
-            reconciliation.reconcile_paid_payouts(run, fetch)
+            reconciliation.reconcile_payouts(run, fetch)
         else:
             _import_list(run, fetch, stage)
     runs.finish(run)
@@ -108,9 +107,9 @@ def _import_list(run, fetch, kind):
         objects, has_more = fetch(kind, params)
         with database.atomic():
             added = store(kind, connection.id, objects)
-            if objects:
-                newest = max(obj["created"] for obj in objects)
-                cursor.resume_after = objects[-1]["id"]
+            newest = newest_created(objects)
+            if objects and newest is not None and last_id(objects):
+                cursor.resume_after = last_id(objects)
                 cursor.run_newest = max(newest, cursor.run_newest or newest)
                 cursor.save()
             runs.page_stored(run, len(objects), added if kind == "balance_transactions" else 0)
@@ -124,12 +123,5 @@ def _import_list(run, fetch, kind):
 
 
 def _payouts_since(connection, cursor):
-    # A payout still on its way changes status later: read again from the oldest such one.
-    on_their_way = (
-        Payout.select(Payout.created)
-        .where((Payout.connection == connection) & Payout.status.in_(PAYOUTS_ON_THEIR_WAY))
-        .order_by(Payout.created).limit(1).scalar()
-    )
-    if on_their_way is None:
-        return cursor.watermark
-    return on_their_way if cursor.watermark is None else min(on_their_way, cursor.watermark)
+    # A payout that can still change (on its way, being itemised, inside Stripe's failure window) is read again.
+    return reconciliation.payouts_read_again_since(connection, cursor.watermark)
