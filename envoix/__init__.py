@@ -32,10 +32,11 @@ def create_app(test_config=None, environ=None, instance_path=None):
 def _register_blueprints(app):
     from .accounts import bp as accounts_bp
     from .auth import bp as auth_bp
+    from .bookkeeping import bp as bookkeeping_bp
     from .connect import bp as connect_bp
     from .main import bp as main_bp
     from .validate import bp as validate_bp
     from .webhooks import bp as webhooks_bp
 
-    for blueprint in (main_bp, auth_bp, connect_bp, validate_bp, accounts_bp, webhooks_bp, cli.bp):
+    for blueprint in (main_bp, auth_bp, connect_bp, validate_bp, accounts_bp, bookkeeping_bp, webhooks_bp, cli.bp):
         app.register_blueprint(blueprint)

@@ -6,9 +6,10 @@ from flask_babel import format_date
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
+from ..bookkeeping import report
 from ..money import format_money
 from ..rendering import page_or_fragment, wants_fragment
-from ..sync import problems, runs
+from ..sync import problems, reconciliation, runs
 from . import bp, export, labels, overview
 from .fixes import fix_for
 
@@ -55,7 +56,19 @@ def detail(connection_id):
     return page_or_fragment(
         "accounts/detail.html", "accounts/_payouts.html", connection=connection,
         summary=overview.account_summary(connection), payouts=payouts, payout_page=payout_page, more=more,
+        period=report.of_period(connection, *report.parse_period(request.args)),
+        unreadable=report.unreadable_objects(connection),
     )
+
+
+@bp.route("/accounts/<int:connection_id>/categories")
+@login_required
+def categories(connection_id):
+    """The account's payouts of a chosen period by reporting category (the detail page's partial, alone)."""
+    connection = overview.own_connection(current_user, connection_id)
+    period = report.of_period(connection, *report.parse_period(request.args))
+    return page_or_fragment("accounts/categories.html", "accounts/_period_categories.html",
+                            status=400 if period.error else 200, connection=connection, period=period)
 
 
 @bp.route("/accounts/<int:connection_id>/progress")
@@ -96,8 +109,26 @@ def _import_status(connection, status=200, notice=None):
 @login_required
 def payout(connection_id, po_id):
     connection = overview.own_connection(current_user, connection_id)
-    return page_or_fragment("accounts/payout.html", "accounts/_payout_lines.html",
-                            connection=connection, lines=overview.payout_lines(connection, po_id))
+    return _payout_page(connection, po_id)
+
+
+def _payout_page(connection, po_id, status=200, notice=None, notice_ok=False):
+    lines = overview.payout_lines(connection, po_id)
+    details = report.payout_details(connection, lines.payout, lines.transactions)
+    return page_or_fragment("accounts/payout.html", "accounts/_payout_lines.html", status=status, connection=connection,
+                            lines=lines, details=details, notice=notice, notice_ok=notice_ok)
+
+
+@bp.route("/accounts/<int:connection_id>/payouts/<po_id>/check", methods=["POST"])
+@login_required
+def check_payout(connection_id, po_id):
+    """"Check again": read the payout and what it settled from Stripe now, and decide its reconciliation again."""
+    connection = overview.own_connection(current_user, connection_id)
+    problem = reconciliation.check_again_now(connection, overview.payout_lines(connection, po_id).payout)
+    if problem is None:
+        return _payout_page(connection, po_id, notice=_("Checked with Stripe just now."), notice_ok=True)
+    status = 503 if problem == problems.STRIPE_UNAVAILABLE else 409
+    return _payout_page(connection, po_id, status, problems.describe(problem))
 
 
 @bp.route("/accounts/<int:connection_id>/export.csv")

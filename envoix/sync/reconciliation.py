@@ -22,7 +22,7 @@ from peewee import fn
 from .. import stripe_api
 from ..db import database
 from ..models import BalanceTransaction, Payout, utcnow
-from . import runs
+from . import access, problems, runs
 from .store import last_id, store
 
 log = logging.getLogger(__name__)
@@ -172,3 +172,20 @@ def check_again(connection, payout, credentials):
         payout = Payout.get_by_id(payout.id)
     with database.atomic():
         return decide(payout)
+
+
+def check_again_now(connection, payout):
+    """check_again with Stripe's refusals turned into an outcome code for the page (problems.py's codes)."""
+    if connection.status not in access.IMPORTABLE:
+        return problems.code(problems.NOT_IMPORTABLE, connection.status)
+    try:
+        check_again(connection, payout, access.credentials_for(connection))
+    except (stripe_api.KeyRejected, stripe_api.AccessRevoked, stripe_api.PermissionMissing) as problem:
+        return access.lose_access(connection, problem)
+    except stripe_api.StripeUnavailable:
+        return problems.STRIPE_UNAVAILABLE
+    except stripe_api.StripeRefused as refused:
+        return problems.code(problems.STRIPE_REFUSED, refused.status)
+    except access.NoCredentials as missing:
+        return missing.code
+    return None
