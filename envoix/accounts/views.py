@@ -137,5 +137,5 @@ def export_csv(connection_id):
     connection = overview.own_connection(current_user, connection_id)
     return Response(
         stream_with_context(export.csv_rows(connection)), mimetype="text/csv",
-        headers={"Content-Disposition": f'attachment; filename="{export.filename(connection)}"'},
+        headers={"Content-Disposition": export.content_disposition(connection)},
     )

@@ -53,7 +53,7 @@ def handle(state, method, path, query, headers):
         record = collection.get(object_id)
         if record is None:
             raise no_such(kind, object_id)
-        return 200, render(record, View(access.livemode, access.account.find, params["expand"]))
+        return 200, _render(access.account, record, View(access.livemode, access.account.find, params["expand"]))
     params = _params(query, COMMON | filters, kind, list_prefix="data.")
     _require_expand_permission(access, kind, params["expand"])
     where = {name: params[name] for name in filters if name in params}
@@ -66,8 +66,18 @@ def handle(state, method, path, query, headers):
     records, has_more = collection.page(params["limit"], params.get("starting_after"),
                                         params.get("ending_before"), params["created"], where)
     view = View(access.livemode, access.account.find, params["expand"])
-    return 200, {"object": "list", "data": [render(r, view) for r in records], "has_more": has_more,
+    return 200, {"object": "list", "data": [_render(access.account, r, view) for r in records], "has_more": has_more,
                  "url": endpoint}
+
+
+def _render(account, record, view):
+    body = render(record, view)
+    if record.id in account.odd:
+        changes, removed = account.odd[record.id]
+        body.update(changes)
+        for name in removed:
+            body.pop(name, None)
+    return body
 
 
 def _route(method, path):

@@ -79,6 +79,11 @@ def _payout_report(double, body):
     return {"report": double.payout_report(body["account_id"], body["payout_id"])}
 
 
+def _odd_object(double, body):
+    double.make_odd(body["account_id"], body["object_id"], body.get("changes"), body.get("remove", ()))
+    return {"ok": True}
+
+
 def _reconciliation_world(double, body):
     return {"payouts": double.add_reconciliation_world(body["account_id"])}
 
@@ -114,6 +119,7 @@ POSTS = {
     "/_double/disconnect": _disconnect, "/_double/payouts/complete_itemisation": _complete_itemisation,
     "/_double/payouts/fail": _fail_payout, "/_double/payouts/pay_out_available": _pay_out_available,
     "/_double/payouts/report": _payout_report, "/_double/reconciliation_world": _reconciliation_world,
+    "/_double/odd_object": _odd_object,
 }
 GETS = {"/_double/requests": _requests, "/_double/state": _state}
 

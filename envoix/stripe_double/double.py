@@ -153,6 +153,11 @@ class StripeDouble:
         with self.state.lock:
             return data.payout_report(self.state.accounts[account_id], payout_id)
 
+    def make_odd(self, account_id, object_id, changes=None, remove=()):
+        """From now on the object's JSON has these fields set (any JSON value) and those left out."""
+        with self.state.lock:
+            self.state.accounts[account_id].odd[object_id] = (dict(changes or {}), tuple(remove))
+
     def add_reconciliation_world(self, account_id):
         """Fill the account with every reconciliation case; {name: payout id}."""
         with self.state.lock:

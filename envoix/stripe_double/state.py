@@ -183,6 +183,8 @@ class Account:
         self.collections = {t.kind: Collection(t) for t in RECORD_TYPES}
         self.available, self.pending = {}, {}
         self.bank_account = new_id("ba", self.rng)
+        # object id -> (fields to set, fields to leave out) in its JSON: odd objects as Stripe might send them
+        self.odd = {}
 
     def find(self, object_id):
         kind = kind_of(object_id)
