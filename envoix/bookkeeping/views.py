@@ -68,7 +68,5 @@ def export_datev(connection_id):
     numbers = accounts.numbers_for(current_user)
     body = datev.encode(datev.lines(connection, first, last, numbers))
     name = datev.filename(connection, first)
-    return Response(body, mimetype="text/csv", headers={
-        "Content-Type": "text/csv; charset=windows-1252",
-        "Content-Disposition": f'attachment; filename="{name}"',
-    })
+    return Response(body, content_type="text/csv; charset=windows-1252",
+                    headers={"Content-Disposition": f'attachment; filename="{name}"'})
