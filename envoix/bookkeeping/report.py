@@ -5,7 +5,7 @@ from datetime import date, datetime, timedelta, timezone
 
 from peewee import fn
 
-from ..models import BalanceTransaction, Charge, Invoice, Payout, UnreadableObject
+from ..models import BalanceTransaction, Charge, Dispute, Invoice, Payout, UnreadableObject
 from ..sync.reconciliation import not_the_payouts_own, settled_transactions
 
 COMPARED = ("reconciled", "mismatch")
@@ -141,6 +141,11 @@ def payout_details(connection, payout, transactions):
             invoice = invoices.get(charge.stripe_id) or by_intent.get(charge.payment_intent_id)
             customer = " · ".join(part for part in (charge.customer_name, charge.customer_email) if part)
             who[charge.stripe_id] = (customer, invoice.number if invoice else None)
+    disputes = [t.source_id for t in transactions if t.source_id and t.source_id.startswith("du_")]
+    if disputes:
+        for dispute in Dispute.select().where((Dispute.connection == connection) & Dispute.stripe_id.in_(disputes)):
+            words = " · ".join(part.replace("_", " ") for part in (dispute.reason, dispute.status) if part)
+            who[dispute.stripe_id] = (words, None)
     return PayoutDetails(
         categories=categories, possible_sources=explanation(payout, categories), returned=returned,
         returned_with=returned.payout_id if returned else None, settles_returns=settles, who=who,
