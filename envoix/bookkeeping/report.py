@@ -22,13 +22,22 @@ class CategoryLine:
 
 
 def _grouped(query):
-    rows = (query.select(fn.COALESCE(BalanceTransaction.reporting_category, "other_adjustment"), BalanceTransaction.currency,
+    # Grouped by the plain column (PostgreSQL cannot match a parameterised COALESCE in SELECT and GROUP BY);
+    # a transaction without a category counts as Stripe's "other_adjustment".
+    rows = (query.select(BalanceTransaction.reporting_category, BalanceTransaction.currency,
                          fn.COUNT(BalanceTransaction.id), fn.SUM(BalanceTransaction.amount),
                          fn.SUM(BalanceTransaction.fee), fn.SUM(BalanceTransaction.net))
-            .group_by(fn.COALESCE(BalanceTransaction.reporting_category, "other_adjustment"), BalanceTransaction.currency)
+            .group_by(BalanceTransaction.reporting_category, BalanceTransaction.currency)
             .tuples())
-    lines = [CategoryLine(c, cur, int(n), int(g or 0), int(f or 0), int(t or 0)) for c, cur, n, g, f, t in rows]
-    return sorted(lines, key=lambda line: (line.currency, -abs(line.gross), line.category))
+    merged = {}
+    for category, currency, count, gross, fee, net in rows:
+        line = merged.setdefault((category or "other_adjustment", currency),
+                                 CategoryLine(category or "other_adjustment", currency, 0, 0, 0, 0))
+        line.count += int(count)
+        line.gross += int(gross or 0)
+        line.fee += int(fee or 0)
+        line.net += int(net or 0)
+    return sorted(merged.values(), key=lambda line: (line.currency, -abs(line.gross), line.category))
 
 
 def of_payout(payout):
