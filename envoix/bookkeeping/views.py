@@ -1,4 +1,6 @@
 """Routes: the bookkeeping settings (a partial the /settings page includes) and the DATEV export of a month."""
+from datetime import datetime, timezone
+
 from flask import Response, abort, redirect, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
@@ -61,7 +63,8 @@ def _own_connection(connection_id):
 def export_datev(connection_id):
     connection = _own_connection(connection_id)
     try:
-        first, last = datev.parse_month(request.args.get("month"))
+        # Without a month: this month so far; a month given must be YYYY-MM.
+        first, last = datev.parse_month(request.args.get("month", datetime.now(timezone.utc).strftime("%Y-%m")))
     except datev.BadMonth:
         message = _("Please give the month as YYYY-MM, for example %(example)s.", example="2026-01")
         return Response(message + "\n", status=400, mimetype="text/plain")
