@@ -224,3 +224,19 @@ def test_the_account_page_sums_a_chosen_period_by_category(world, web, stripe):
         shown[(m.group(1), m.group(2))] = dict(zip(("count", "gross", "fee", "net"), map(int, m.groups()[2:])))
     assert shown == expected
     assert web.get(f"/accounts/{connection.id}/categories?from=gestern", htmx=True).status_code == 400
+
+
+def test_a_page_of_objects_without_ids_ends_the_list_instead_of_asking_for_it_for_ever(app, web, user, stripe):
+    connection, account_id, _ = steps.connect_by_key(app, stripe, user, n_balance_transactions=101)
+    collection = stripe.account(account_id).collections["balance_transaction"]
+    newest = [key[1] for key in collection.keys[-100:]]
+    for object_id in newest:
+        stripe.make_odd(account_id, object_id, {"id": None})
+
+    web.post(f"/accounts/{connection.id}/import")
+
+    assert steps.runs(connection)[-1].status == "done"
+    with database.connection_context():
+        assert UnreadableObject.select().where(UnreadableObject.stripe_id == "").count() == 1
+    pages = [r for r in steps.list_requests(stripe) if "payout" not in r["query"]]
+    assert len(pages) < 5

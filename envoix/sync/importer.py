@@ -113,7 +113,7 @@ def _import_list(run, fetch, kind):
                 cursor.run_newest = max(newest, cursor.run_newest or newest)
                 cursor.save()
             runs.page_stored(run, len(objects), added if kind == "balance_transactions" else 0)
-        if not has_more or not objects:
+        if not has_more or not objects or last_id(objects) is None:  # (a page Envoix cannot continue from)
             break
     with database.atomic():
         if cursor.run_newest is not None:
