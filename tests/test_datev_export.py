@@ -154,3 +154,14 @@ def test_bad_bookkeeping_settings_are_refused_with_a_message_and_nothing_is_stor
 def test_the_settings_form_shows_the_defaults_before_anything_is_saved(web, user):
     page = web.get("/settings/bookkeeping").get_data(as_text=True)
     assert 'name="clearing_account"' in page and 'value="1201"' in page and "Steuerberatung" in page
+
+
+def test_the_settings_partial_renders_inside_another_page_with_the_users_numbers(app, web, user):
+    from flask import render_template_string
+    from flask_login import login_user
+    web.post("/settings/bookkeeping", {"chart": "SKR04", "adviser_number": "29098", "client_number": "55003"})
+    with app.test_request_context("/settings"), database.connection_context():
+        from envoix.models import User
+        login_user(User.get())
+        html = render_template_string('{% include "bookkeeping/_settings_form.html" %}')
+    assert 'value="29098"' in html and 'value="1801"' in html and "csrf_token" in html

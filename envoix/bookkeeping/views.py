@@ -16,7 +16,8 @@ from .categories import category_label
 @bp.app_context_processor
 def _bookkeeping_helpers():
     return {"category_label": category_label, "bookkeeping_roles": accounts.ROLES,
-            "stripe_dashboard_url": stripe_dashboard_url}
+            "stripe_dashboard_url": stripe_dashboard_url,
+            "bookkeeping_numbers": lambda: accounts.numbers_for(current_user)}
 
 
 def stripe_dashboard_url(connection, object_id):
