@@ -1,5 +1,6 @@
 """Envoix: connect Stripe accounts (OAuth or restricted key) and reconcile their payouts."""
 import logging
+from pathlib import Path
 
 from flask import Flask
 
@@ -7,10 +8,15 @@ from . import cli, config, db, errors, i18n, jobs, log_redaction, security
 from .auth.session import login_manager
 
 
+# In the repository templates/ and static/ sit next to the package; an installed wheel carries them inside it.
+_SHIPPED = (Path(__file__).parent / "templates").is_dir()
+
+
 def create_app(test_config=None, environ=None, instance_path=None):
     app = Flask(
         __name__, instance_path=instance_path, instance_relative_config=True,
-        template_folder="../templates", static_folder="../static",
+        template_folder="templates" if _SHIPPED else "../templates",
+        static_folder="static" if _SHIPPED else "../static",
     )
     app.config.update(config.from_environment(app.instance_path, environ))
     if test_config:

@@ -1,8 +1,8 @@
 """The database: one peewee proxy, opened per request, bound from DATABASE_URL (SQLite or PostgreSQL)."""
+import inspect
 from pathlib import Path
 from urllib.parse import urlparse, urlunparse
 
-from flask import g
 from peewee import DatabaseProxy, SqliteDatabase
 from playhouse.db_url import connect as connect_url
 from playhouse.pool import PooledSqliteDatabase
@@ -54,6 +54,8 @@ class RowId(IntegerConverter):
 
 
 def init_app(app):
+    # What playhouse's FlaskDB does, less its one difference: its connect() raises where the thread already holds
+    # the connection (a CLI command or a test inside `connection_context()`); reuse_if_open takes that one.
     database.initialize(database_from_url(app.config["DATABASE_URL"]))
     app.url_map.converters["int"] = RowId  # before the blueprints add their routes
 
@@ -85,25 +87,50 @@ class Prepared:
     """A peewee query written once per kind of database, then run with new values as `Model.raw`.
 
     For a small SELECT peewee spends several times longer writing the SQL than the database spends answering it;
-    the pages every request touches (the signed-in user, the accounts list) use these instead. `build(*values)`
-    returns the query; every value in it must come from `values`, in the order the SQL uses them (the first build
-    checks that, so a literal left in the query fails loudly instead of being frozen into the SQL).
+    the pages every request touches (the signed-in user, the accounts list) use these instead. `build(...)` returns
+    the query; call the Prepared with the same arguments, by position or by name, in any order the query uses them.
+    The first call finds which argument each placeholder holds (peewee lists a query's values once per placeholder,
+    in SQL order: tests/test_prepared_queries.py pins that); a value in the query that is none of the arguments is
+    refused at once, so a literal is never frozen into the SQL for every later caller.
     """
 
     def __init__(self, model, build):
         self.model, self.build = model, build
-        self._sql = {}
+        self._signature = inspect.signature(build)
+        self._parameters = list(self._signature.parameters)
+        self._plans = {}
 
-    def __call__(self, *values):
+    def __call__(self, *args, **kwargs):
+        if not kwargs and len(args) == len(self._parameters):
+            values = dict(zip(self._parameters, args))  # the usual call: every argument by position
+        else:
+            bound = self._signature.bind(*args, **kwargs)
+            bound.apply_defaults()
+            values = bound.arguments
         kind = type(database.obj)
-        sql = self._sql.get(kind)
-        if sql is None:
-            sql, params = self.build(*values).sql()
-            if list(params) != list(values):
-                raise ValueError(f"Prepared query parameters {params!r} are not the values given, in order")
-            self._sql[kind] = sql
-        return self.model.raw(sql, *values)
+        plan = self._plans.get(kind)
+        if plan is None:
+            sql, params = self.build(*args, **kwargs).sql()
+            names = _names_of(params, values)
+            if names is None:  # two arguments share this call's value: a later call tells which placeholder is which
+                return self.model.raw(sql, *params)
+            plan = self._plans[kind] = (sql, names)
+        sql, names = plan
+        return self.model.raw(sql, *[values[name] for name in names])
 
-    def first(self, *values):
-        return next(iter(self(*values)), None)
+    def first(self, *args, **kwargs):
+        return next(iter(self(*args, **kwargs)), None)
 
+
+def _names_of(params, values):
+    """The argument name each placeholder's value came from; None when that is ambiguous."""
+    names = []
+    for param in params:
+        matches = [name for name, value in values.items() if type(value) is type(param) and value == param]
+        if not matches:
+            raise ValueError(f"Prepared query parameter {param!r} is not one of the values given: "
+                             f"{sorted(values)} (a literal in the query would be frozen into its SQL)")
+        if len(matches) > 1:
+            return None
+        names.append(matches[0])
+    return names

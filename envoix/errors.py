@@ -1,7 +1,6 @@
 """Error pages: a clear message in the user's language, never a traceback or a secret."""
 import logging
 
-from flask import render_template
 from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException

@@ -1,15 +1,19 @@
 """Versioned schema migrations (playhouse.migrate), run by the Procfile's `release:` line: `flask db upgrade`.
 
-Migration 1 creates the tables as `models.py` declares them. Every later change to a table is a new
-numbered migration written so that it is a no-op where its change is already there: a fresh database
-(migration 1 builds the current tables) and an upgraded one then end with the same schema.
+Migration 1 creates version 1's tables from their frozen copy (`schema_v1.py`), never from today's `models.py`.
+Every later change to a table (a new table, column or index) is a new numbered migration that makes it explicitly,
+written so that it is a no-op where its change is already there. tests/test_migrations.py checks that all of them
+together give exactly the tables of `models.py`, and that leaving any one out does not. Numbers may have gaps
+(each area of the code has its own range); migrations run in number order, each once, recorded in schema_version.
+A migration that changes data but no table is marked `@data_only` (the schema test then does not expect it to
+change the schema).
 """
 import logging
 
 from peewee import CharField, DateTimeField, IntegerField, Model, TextField
 from playhouse.migrate import PostgresqlMigrator, SqliteMigrator, migrate
 
-from . import models
+from . import models, schema_v1
 from .db import database, is_sqlite
 
 log = logging.getLogger(__name__)
@@ -24,8 +28,15 @@ class SchemaVersion(Model):
         table_name = "schema_version"
 
 
+def data_only(step):
+    """Marks a migration that changes rows, not tables."""
+    step.data_only = True
+    return step
+
+
 def _create_tables(db, migrator):
-    db.create_tables(models.ALL_MODELS, safe=True)
+    # Version 1's tables, frozen: never today's models (their later columns and indexes have migrations of their own).
+    db.create_tables(schema_v1.TABLES, safe=True)
 
 
 def _index_import_runs_by_connection_and_time(db, migrator):
@@ -55,18 +66,15 @@ def _import_run_progress_and_one_active_run(db, migrator):
 
 def _stripe_enums_as_text(db, migrator):
     # balance_transaction.type was VARCHAR(40); the pinned API has a 43-character type and Stripe adds more.
-    # SQLite does not enforce VARCHAR lengths: nothing to change there.
-    if is_sqlite():
-        return
-    columns = {"balance_transaction": ("type", "reporting_category", "status"), "payout": ("status",),
-               "charge": ("status",), "refund": ("status",)}
+    # (On SQLite the length is not enforced, but the column's declared type follows models.py all the same.)
+    columns = {"balance_transaction": (("type", False), ("reporting_category", True), ("status", True)),
+               "payout": (("status", False),), "charge": (("status", True),), "refund": (("status", True),)}
     for table, names in columns.items():
-        for name in names:
-            kind = db.execute_sql(
-                "SELECT data_type FROM information_schema.columns WHERE table_name = %s AND column_name = %s",
-                (table, name)).fetchone()
-            if kind and kind[0] != "text":
-                db.execute_sql(f'ALTER TABLE "{table}" ALTER COLUMN "{name}" TYPE TEXT')
+        declared = {column.name: column.data_type.lower() for column in db.get_columns(table)}
+        changes = [migrator.alter_column_type(table, name, TextField(null=null)) for name, null in names
+                   if declared.get(name, "text") != "text"]
+        if changes:
+            migrate(*changes)
 
 
 def _add_columns(db, table, new_columns, migrator):
@@ -98,6 +106,7 @@ def _invoices_disputes_unreadable_objects_bookkeeping(db, migrator):
     db.create_tables([models.Invoice, models.Dispute, models.UnreadableObject, models.BookkeepingSettings], safe=True)
 
 
+# (number, name, step). Keep the list in number order; gaps are fine (numbers 10-59 are handed out by area).
 MIGRATIONS = [
     (1, "create tables", _create_tables),
     (2, "index import runs by connection and time", _index_import_runs_by_connection_and_time),
@@ -107,24 +116,36 @@ MIGRATIONS = [
     (22, "invoices, disputes, unreadable objects, bookkeeping settings",
      _invoices_disputes_unreadable_objects_bookkeeping),
 ]
+MIGRATIONS.sort(key=lambda migration: migration[0])
+assert len({version for version, _, _ in MIGRATIONS}) == len(MIGRATIONS), "two migrations share a number"
 LATEST = MIGRATIONS[-1][0]
 
 
-def current_version():
+def applied_versions():
     if not database.table_exists("schema_version"):
-        return 0
-    newest = SchemaVersion.select().order_by(SchemaVersion.version.desc()).first()
-    return newest.version if newest else 0
+        return set()
+    return {row.version for row in SchemaVersion.select(SchemaVersion.version)}
 
 
-def upgrade(target=None):
-    """Apply every migration newer than the database's version (up to `target`); returns what ran."""
+def current_version():
+    return max(applied_versions(), default=0)
+
+
+def pending(target=None):
+    """The migrations not yet applied (up to `target`), in number order: also one whose number is lower than the
+    newest applied, as when two branches each added a migration in their own range."""
     target = LATEST if target is None else target
+    done = applied_versions()
+    return [migration for migration in MIGRATIONS if migration[0] not in done and migration[0] <= target]
+
+
+def upgrade(target=None, skip=()):
+    """Apply every pending migration (up to `target`; none of `skip`, which only tests use); returns what ran."""
     migrator = SqliteMigrator(database.obj) if is_sqlite() else PostgresqlMigrator(database.obj)
     database.create_tables([SchemaVersion], safe=True)
     applied = []
-    for version, name, step in MIGRATIONS:
-        if version <= current_version() or version > target:
+    for version, name, step in pending(target):
+        if version in skip:
             continue
         with database.atomic():
             step(database, migrator)

@@ -103,6 +103,9 @@ class ImportRun(BaseModel):
     # Touched after every committed page: a run whose worker died stops blocking the next one (migration 3).
     heartbeat_at = DateTimeField(null=True)
 
+    class Meta:
+        indexes = ((("connection", "queued_at"), False),)  # the newest run of each connection (migration 2)
+
 
 # At most one queued or running import per connection, enforced by the database (migration 3).
 ImportRun.add_index(ImportRun.index(
@@ -183,7 +186,7 @@ class Charge(BaseModel):
     amount = BigIntegerField()
     amount_refunded = BigIntegerField(default=0)
     currency = CharField(max_length=3)
-    status = CharField(max_length=20, null=True)
+    status = TextField(null=True)  # migration 20
     created = BigIntegerField()
     customer_id = CharField(max_length=255, null=True)
     description = TextField(null=True)
@@ -270,7 +273,7 @@ class Refund(BaseModel):
     stripe_id = CharField(max_length=255)
     amount = BigIntegerField()
     currency = CharField(max_length=3)
-    status = CharField(max_length=20, null=True)
+    status = TextField(null=True)  # migration 20
     created = BigIntegerField()
     charge_id = CharField(max_length=255, null=True)
     balance_transaction_id = CharField(max_length=255, null=True)

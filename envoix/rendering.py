@@ -1,5 +1,5 @@
 """One place that decides between a full page and the fragment an htmx request asked for."""
-from flask import render_template, request
+from flask import make_response, render_template, request
 
 
 def wants_fragment():
@@ -8,7 +8,10 @@ def wants_fragment():
 
 
 def page_or_fragment(page, fragment, status=200, **context):
-    """Render `page` for a normal request, only `fragment` for htmx; both get the same context."""
+    """A response with `page` for a normal request, only `fragment` for htmx; both get the same context.
+
+    The answer depends on a request header, so caches are told (Vary); callers may add headers to it."""
     template = fragment if wants_fragment() else page
-    response = render_template(template, **context), status, {"Vary": "HX-Request"}
+    response = make_response(render_template(template, **context), status)
+    response.vary.add("HX-Request")
     return response

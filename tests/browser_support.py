@@ -1,4 +1,5 @@
-"""What the browser journeys share: screenshots under ENVOIX_ARTIFACTS, the no-reload check, signing up in a browser."""
+"""What the browser journeys share: screenshots under ENVOIX_ARTIFACTS, the checks every page passes (no sideways
+scroll on a desktop or a phone, no serious accessibility problem), the no-reload check, signing up in a browser."""
 import os
 import re
 import time
@@ -7,6 +8,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from axe_playwright_python.sync_playwright import Axe
 from playhouse import db_url
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -15,6 +17,11 @@ PASSWORD = "korrekt-Pferd-42"
 LOCALES = {"de": "de-DE", "en": "en-US"}
 ACCEPT_LANGUAGE = {"de": "de-DE,de;q=0.9", "en": "en-US,en;q=0.9"}
 # Money as the locale writes it: "1.234,56 €" (with a no-break space) in German, "€1,234.56" in English.
+DESKTOP = {"width": 1280, "height": 900}
+PHONES = ({"width": 360, "height": 780}, {"width": 390, "height": 844})
+# axe-core's impacts that fail a journey; "moderate" and "minor" ones are printed with the screenshots' folder.
+BLOCKING_IMPACTS = ("serious", "critical")
+_axe = Axe()
 MONEY = {
     "de": re.compile(r"-?\d{1,3}(?:\.\d{3})*,\d{2}\s€"),
     "en": re.compile(r"-?€\d{1,3}(?:,\d{3})*\.\d{2}"),
@@ -25,6 +32,32 @@ def screenshots_dir():
     folder = Path(os.environ.get("ENVOIX_ARTIFACTS") or ROOT / "artifacts") / "screenshots"
     folder.mkdir(parents=True, exist_ok=True)
     return folder
+
+
+def assert_no_sideways_scroll(page):
+    """The page fits the window's width: nothing pokes out to the right (what a phone user would have to scroll to)."""
+    width, inner, widest = page.evaluate("""() => {
+        const inner = window.innerWidth;
+        let widest = null, right = 0;
+        for (const el of document.body.querySelectorAll('*')) {
+            const box = el.getBoundingClientRect();
+            if (box.right > inner + 1 && box.right > right && box.width > 0) {
+                right = box.right;
+                widest = el.tagName.toLowerCase() + (el.id ? '#' + el.id : '') +
+                    (el.className && typeof el.className === 'string' ? '.' + el.className.trim().split(/\\s+/).join('.') : '');
+            }
+        }
+        return [document.documentElement.scrollWidth, inner, widest];
+    }""")
+    assert width <= inner, f"{page.url} is {width} px wide in a {inner} px window (widest: {widest})"
+
+
+def assert_accessible(page):
+    """axe-core finds no serious or critical problem on the page as it is now."""
+    results = _axe.run(page)
+    blocking = [v for v in results.response["violations"] if v.get("impact") in BLOCKING_IMPACTS]
+    assert blocking == [], f"{page.url}: " + "; ".join(
+        f"{v['id']} ({v['impact']}): {v['help']} at {[n['target'] for n in v['nodes']][:4]}" for v in blocking)
 
 
 def unique_email(journey, lang):
@@ -51,8 +84,22 @@ class Journey:
             self.problems.append(f"console: {text}")
 
     def shot(self, step):
+        """A screenshot of the page at the desktop size and on a phone, after the checks every page passes:
+        no sideways scroll (1280, 390 and 360 px) and no serious accessibility problem (desktop and phone)."""
+        page = self.page
+        size = page.viewport_size or DESKTOP
+        assert_no_sideways_scroll(page)
+        assert_accessible(page)
         path = screenshots_dir() / f"{self.name}-{self.lang}-{step}.png"
-        self.page.screenshot(path=str(path), full_page=True)
+        page.screenshot(path=str(path), full_page=True)
+        try:
+            for phone in PHONES:
+                page.set_viewport_size(phone)
+                assert_no_sideways_scroll(page)
+            assert_accessible(page)
+            page.screenshot(path=str(screenshots_dir() / f"{self.name}-{self.lang}-{step}-phone.png"), full_page=True)
+        finally:
+            page.set_viewport_size(size)
         return path
 
     def path(self):

@@ -8,7 +8,7 @@ from conftest import Web
 
 import account_steps as steps
 from envoix.db import database
-from envoix.models import BalanceTransaction, ImportRun, Payout, StripeConnection, User, utcnow
+from envoix.models import BalanceTransaction, ImportRun, Payout, User, utcnow
 from envoix.money import format_money
 
 
@@ -47,7 +47,7 @@ def test_the_detail_page_shows_the_account_its_import_and_a_disconnect_that_asks
     assert steps.markers(page, "import-status") == ["idle"] and steps.markers(page, "imported") == ["0"]
     assert f'action="/accounts/{connection.id}/import"' in page
     # Disconnecting needs a second click, without JavaScript: <details> hides the confirming form.
-    confirm = page.split("<details>")[1].split("</details>")[0]
+    confirm = page.split('<details class="disconnect">')[1].split("</details>")[0]
     assert f'action="/accounts/{connection.id}/disconnect"' in confirm and 'name="csrf_token"' in confirm
 
     web.post(f"/accounts/{connection.id}/import")
@@ -58,7 +58,7 @@ def test_the_detail_page_shows_the_account_its_import_and_a_disconnect_that_asks
 
 
 # Stored in UTC: 10:00 on 1 July is 12:00 in Berlin (summer time), 06:00 in New York.
-@pytest.mark.parametrize("zone, shown", [(None, "01.07.26, 12:00"), ("America/New_York", "01.07.26, 06:00")])
+@pytest.mark.parametrize("zone, shown", [(None, "01.07.2026, 12:00"), ("America/New_York", "01.07.2026, 06:00")])
 def test_times_are_shown_in_german_time_unless_envoix_timezone_says_otherwise(app_with, stripe, zone, shown):
     app = app_with(**({"BABEL_DEFAULT_TIMEZONE": zone} if zone else {}))
     web = Web(app.test_client())
@@ -89,7 +89,7 @@ def test_disconnecting_from_the_detail_page_keeps_the_history(app, web, user, st
     assert steps.reload(connection).status == "disconnected"
     page = web.get(f"/accounts/{connection.id}").get_data(as_text=True)
     assert steps.markers(page, "imported") == [str(steps.imported(connection))] and steps.imported(connection) == 12
-    assert "<details>" not in page and f'action="/accounts/{connection.id}/import"' not in page
+    assert 'data-testid="disconnect"' not in page and f'action="/accounts/{connection.id}/import"' not in page
     assert web.post(f"/accounts/{connection.id}/import").status_code == 303  # refused with a message, not queued
     assert len(steps.runs(connection)) == 1
 
@@ -104,7 +104,7 @@ def test_the_progress_fragment_is_polled_only_while_an_import_runs(app, web, use
     text = fragment.get_data(as_text=True)
     assert steps.markers(text, "import-status") == ["running"]
     assert f'hx-get="/accounts/{connection.id}/progress"' in text and 'hx-trigger="every 2s"' in text
-    assert '<progress max="5" value="1">' in text and "1.234 Objekte" in text and "Schritt 2 von 5" in text
+    assert '<progress max="5" value="1">' in text and "Bisher 1.234 Einträge" in text and "Schritt 2 von 5" in text
     assert "<html" not in text and "HX-Trigger" not in fragment.headers
     assert "hx-swap-oob" not in text
 
@@ -239,3 +239,80 @@ def test_the_accounts_page_asks_the_same_number_of_queries_for_one_account_or_te
     assert len(steps.markers(one, "account")) == 1 and len(steps.markers(ten, "account")) == 10
     assert 0 < queries_for_one == len(count_queries), "\n".join(count_queries)
     assert re.findall(r'data-import-status="(\w+)"', ten) == ["running"] * 10
+
+
+def overview_row(page, connection_id, currency="eur"):
+    """The minor-unit figures of one totals row on /accounts (data-gross, data-fees, … of its cells)."""
+    row = page.split(f'data-totals-for="{connection_id}" data-currency="{currency}"')[1].split("</tr>")[0]
+    return {name: int(value) for name, value in re.findall(r'data-(gross|fees|refunds|disputes|payouts|differences)="(-?\d+)"', row)}
+
+
+def test_the_overview_shows_an_accounts_money_as_the_sum_of_its_payouts_and_transactions(app, web, user, stripe):
+    connection, account_id, _ = steps.connect_by_key(app, stripe, user, n_balance_transactions=120, n_payouts=4,
+                                                     mismatch_cents=1)
+    web.post(f"/accounts/{connection.id}/import")
+    today = datetime.now(timezone.utc).date()
+    everything = f"/accounts?period=custom&from={today.replace(year=today.year - 4)}&to={today}"
+
+    page = web.get(everything).get_data(as_text=True)
+
+    with database.connection_context():
+        transactions = list(BalanceTransaction.select().where(BalanceTransaction.connection == connection.id))
+        payouts = list(Payout.select().where(Payout.connection == connection.id))
+    by_category = {}
+    for txn in transactions:
+        amount, fee = by_category.get(txn.reporting_category, (0, 0))
+        by_category[txn.reporting_category] = (amount + txn.amount, fee + txn.fee)
+    assert transactions and payouts and "charge" in by_category
+    assert overview_row(page, connection.id) == {
+        "gross": by_category["charge"][0],
+        "fees": sum(fee for _, fee in by_category.values()) - by_category.get("fee", (0, 0))[0],
+        "refunds": -by_category.get("refund", (0, 0))[0],
+        "disputes": -by_category.get("dispute", (0, 0))[0],
+        "payouts": sum(p.amount for p in payouts),
+        "differences": sum(p.difference or 0 for p in payouts if p.reconciliation == "mismatch"),
+    }
+    # The payout that is one cent off is the first thing on the page, in words, with the way to it.
+    attention = page.split('class="attention"')[1].split("</section>")[0]
+    (mismatched,) = [p for p in payouts if p.reconciliation == "mismatch"]
+    assert f'data-open-difference="{mismatched.stripe_id}"' in attention and "0,01\u00a0€" in attention
+    assert page.index('class="attention"') < page.index('class="overview"') < page.index('data-account=')
+    # …and the chart has the months' money in, in a table too.
+    gross_by_month = [int(g) for g in re.findall(r'data-chart-month="\d+" data-gross="(-?\d+)"', page)]
+    assert len(gross_by_month) == 12 and 0 < sum(gross_by_month) <= by_category["charge"][0]
+    assert "<svg" in page and 'role="img"' in page
+
+
+def test_the_overview_counts_only_the_chosen_period_and_explains_a_period_it_cannot_show(app, web, user, stripe):
+    connection, _, _ = steps.connect_by_key(app, stripe, user)
+    may, june = datetime(2026, 5, 10, 12, tzinfo=timezone.utc), datetime(2026, 6, 10, 12, tzinfo=timezone.utc)
+    with database.connection_context():
+        for stripe_id, when, amount in (("txn_may", may, 1000), ("txn_june", june, 5000)):
+            BalanceTransaction.create(connection=connection.id, stripe_id=stripe_id, type="charge", amount=amount,
+                                      fee=30, net=amount - 30, currency="eur", created=int(when.timestamp()),
+                                      reporting_category="charge")
+        Payout.create(connection=connection.id, stripe_id="po_june", amount=4970, currency="eur", status="paid",
+                      created=int(june.timestamp()), arrival_date=int(datetime(2026, 6, 12, tzinfo=timezone.utc).timestamp()))
+
+    june_only = web.get("/accounts?period=custom&from=2026-06-01&to=2026-06-30").get_data(as_text=True)
+    assert overview_row(june_only, connection.id) == {"gross": 5000, "fees": 30, "refunds": 0, "disputes": 0,
+                                                      "payouts": 4970, "differences": 0}
+    assert "01.06.2026" in june_only and "30.06.2026" in june_only
+
+    nonsense = web.get("/accounts?period=custom&from=gestern&to=2026-06-30")
+    assert nonsense.status_code == 200
+    assert "Bitte geben Sie" in nonsense.get_data(as_text=True)
+    assert web.get("/accounts?period=forever").status_code == 200
+
+
+def test_english_pages_write_dates_the_english_way_with_four_digit_years(app, web, user, stripe):
+    connection, _, _ = steps.connect_by_key(app, stripe, user)
+    finished = datetime(2026, 7, 1, 10, 0)  # UTC: noon in Berlin
+    with database.connection_context():
+        ImportRun.create(connection=connection.id, status="done", started_at=finished, finished_at=finished)
+    web.post("/language", {"lang": "en", "next": "/"})
+
+    page = web.get(f"/accounts/{connection.id}").get_data(as_text=True)
+
+    assert re.findall(r'data-testid="last-import">([^<]*)<', page) == ["Jul 1, 2026, 12:00\u202fPM"]
+    assert "<title>Atelier Nord · Envoix</title>" in page

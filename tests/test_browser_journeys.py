@@ -31,9 +31,12 @@ TEXT = {
         "denied": "Sie haben die Verbindung auf der Seite von Stripe abgebrochen. Es wurde nichts gespeichert.",
         "ineligible": "Ihr Stripe-Konto kann nicht per OAuth verbunden werden.",
         "missing_two": "Der Schlüssel funktioniert, aber ihm fehlen 2 Berechtigungen, die Envoix braucht.",
-        "confirm_disconnect": "Verbindung zu diesem Stripe-Konto trennen?",
+        "confirm_disconnect": "Envoix liest Bäckerei Müller GmbH dann nicht mehr",
         "accounts": "Konten",
         "not_yet": "noch nicht",
+        "overview": "Überblick",
+        "please_check": "Bitte prüfen",
+        "not_found": "Diese Seite gibt es nicht",
     },
     "en": {
         "signup": "Create your Envoix account",
@@ -45,9 +48,12 @@ TEXT = {
         "denied": "You cancelled the connection on Stripe's page. Nothing was stored.",
         "ineligible": "Your Stripe account cannot be connected by OAuth.",
         "missing_two": "The key works, but it lacks 2 permissions Envoix needs.",
-        "confirm_disconnect": "Disconnect this Stripe account?",
+        "confirm_disconnect": "Envoix stops reading Bäckerei Müller GmbH",
         "accounts": "Accounts",
         "not_yet": "not yet",
+        "overview": "Overview",
+        "please_check": "Please check",
+        "not_found": "This page does not exist",
     },
 }
 IMPORT_TIMEOUT_MS = 30_000
@@ -304,14 +310,17 @@ def test_disconnecting_an_account_swaps_its_card_and_lets_go_at_stripe(open_jour
     expect(card).to_have_attribute("data-status", "active")
     journey.shot("1-accounts")
 
-    asked = []
-    page.once("dialog", lambda dialog: (asked.append(dialog.message), dialog.accept()))
+    # The same confirmation as on the account's page: a second, red button that says what happens.
     with journey.no_reload():
         card.get_by_test_id("disconnect").click()
+        confirm = card.get_by_test_id("confirm-disconnect")
+        expect(confirm).to_be_visible()
+        expect(card.locator("details.disconnect")).to_contain_text(TEXT[lang]["confirm_disconnect"])
+        journey.shot("2-confirm")
+        confirm.click()
         expect(card).to_have_attribute("data-status", "disconnected")
-    assert asked and asked[0].startswith(TEXT[lang]["confirm_disconnect"])
     expect(card.get_by_test_id("disconnect")).to_have_count(0)
-    journey.shot("2-disconnected")
+    journey.shot("3-disconnected")
 
     assert db.connections(account_id) == [("oauth", "disconnected")]
     assert account_id not in double.connected_accounts
@@ -403,3 +412,55 @@ def test_a_payout_page_shows_its_transactions_reconciled_in_the_users_locale(ope
     expect(page.locator(f'[data-payout="{oldest}"]').first).to_have_attribute("data-reconciled", "false")
     expect(page.get_by_test_id("mismatch")).to_contain_text(money(1, lang))
     journey.shot("3-mismatch")
+
+
+def test_every_page_fits_a_phone_and_the_overview_shows_what_needs_checking_first(open_journey, double, db, lang):
+    journey = open_journey("pages")
+    page = journey.page
+    account_id = new_account(double, n_balance_transactions=120, n_payouts=4, mismatch_cents=1)
+    key = double.add_restricted_key(account_id)
+
+    # Before signing in: the start page, log-in, sign-up, and a page that does not exist.
+    page.goto("/")
+    expect(page).to_have_title("Envoix")
+    journey.shot("1-start")
+    page.goto("/login")
+    journey.shot("2-login")
+    page.goto("/signup")
+    journey.shot("3-signup")
+    response = page.goto("/no-such-page")
+    assert response.status == 404
+    expect(page.locator("main")).to_contain_text(TEXT[lang]["not_found"])
+    journey.shot("4-not-found")
+
+    sign_up(journey)
+    # The tabs are ARIA tabs: the arrow keys move to the other one and open it, and it keeps the focus.
+    with journey.no_reload(pushes=["/connect?tab=key", "/connect?tab=oauth"]):
+        page.locator('[data-tab-link="oauth"]').focus()
+        page.keyboard.press("ArrowRight")
+        expect(page.locator("#connect-panel")).to_have_attribute("data-tab", "key")
+        expect(page.locator('[data-tab-link="key"]')).to_be_focused()
+        expect(page.locator('[data-tab-link="key"]')).to_have_attribute("tabindex", "0")
+        page.fill("#api-key", key)
+        page.locator('[data-step="paste"]').get_by_test_id("check-key").click()
+        expect(page.locator("#key-result [data-result]")).to_have_attribute("data-result", "success")
+    assert db.wait_for_import(account_id) == "done"
+
+    with page.expect_navigation(url=re.compile(r"/accounts$")):
+        page.get_by_role("navigation").locator('a[href="/accounts"]').click()
+    expect(page.get_by_role("navigation").locator('a[href="/accounts"]')).to_have_attribute("aria-current", "page")
+    expect(page.locator("h1")).to_have_text(TEXT[lang]["overview"])
+    expect(page).to_have_title(f"{TEXT[lang]['overview']} · Envoix")
+    # The one-cent difference comes first, above the money and the cards, and leads to its payout.
+    attention = page.locator("section.attention")
+    expect(attention).to_contain_text(TEXT[lang]["please_check"])
+    expect(attention).to_contain_text(money(1, lang))
+    first = page.locator("main > section, main > div").first
+    expect(first).to_have_class(re.compile(r"\battention\b"))
+    expect(page.locator("svg.chart-svg")).to_be_visible()
+    journey.shot("5-overview")
+
+    with page.expect_navigation(url=re.compile(r"/payouts/po_")):
+        attention.locator("a").first.click()
+    expect(page.get_by_test_id("mismatch")).to_contain_text(money(1, lang))
+    journey.shot("6-mismatch")

@@ -31,3 +31,16 @@ def test_a_signed_in_users_choice_is_remembered_on_the_account(web, user, client
 
     with database.connection_context():
         assert User.get_by_id(user.id).locale == "en"
+
+
+def test_the_language_saved_on_the_account_is_used_in_a_new_session(app, web, user):
+    web.post("/language", {"lang": "en"})
+    web.log_out()
+
+    from conftest import Web
+
+    elsewhere = Web(app.test_client())  # another browser: no language in its session, none in Accept-Language
+    assert '<html lang="de">' in elsewhere.get("/login").get_data(as_text=True)
+    assert elsewhere.log_in().status_code == 302
+    page = elsewhere.get("/accounts").get_data(as_text=True)
+    assert '<html lang="en">' in page

@@ -8,6 +8,7 @@ from flask import render_template
 from flask_login import login_user
 
 import oauth_steps as steps
+from envoix.accounts.overview import account_summary
 from envoix.db import database
 from envoix.stripe_double import make_event
 from envoix.models import User, WebhookEvent
@@ -51,7 +52,7 @@ def test_disconnecting_on_stripes_side_marks_the_connection_revoked_and_offers_a
     # The account card (as /accounts shows it) offers the way back.
     with app.test_request_context("/accounts"):
         login_user(User.get_by_id(connection.user_id))
-        card = render_template("accounts/_card.html", connection=connection)
+        card = render_template("accounts/_card.html", summary=account_summary(connection))
     assert f'data-account="{connected.stripe_account_id}"' in card and 'data-status="revoked"' in card
     assert 'href="/connect/oauth/start"' in card and 'data-testid="reconnect"' in card
 

@@ -2,6 +2,8 @@
 
 Each label translates only the word it returns; an unknown code is shown as it is.
 """
+from babel import Locale, UnknownLocaleError
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
@@ -43,8 +45,25 @@ def mode_label(livemode):
     return _("Live") if livemode else _("Test mode")
 
 
+def _locale():
+    try:
+        return Locale.parse(str(get_locale() or "de"))
+    except (ValueError, UnknownLocaleError):
+        return Locale("de")
+
+
+def country_name(code):
+    """"DE" -> "Deutschland" (in the user's language); an unknown code as it is."""
+    return _locale().territories.get((code or "").upper(), code or "")
+
+
+def currency_name(code):
+    """"eur" -> "Euro"; an unknown code in capitals."""
+    return _locale().currencies.get((code or "").upper(), (code or "").upper())
+
+
 TEMPLATE_GLOBALS = dict(
     status_label=status_label, reconciliation_label=reconciliation_label, run_label=run_label,
     stage_label=stage_label, payout_status_label=payout_status_label, transaction_type_label=transaction_type_label,
-    method_label=method_label, mode_label=mode_label,
+    method_label=method_label, mode_label=mode_label, country_name=country_name, currency_name=currency_name,
 )

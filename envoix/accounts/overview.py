@@ -1,15 +1,26 @@
-"""What the account pages show: each connection with its import state and counts, its payouts, one payout's lines.
+"""What the account pages show: each connection with its import state and counts, the money of a period, its
+payouts, one payout's lines.
 
-The list page asks two queries whatever the number of accounts (never one per card).
+The overview asks the same few queries whatever the number of accounts (never one per card): two for the cards,
+one sum of the period's transactions by account, currency, category and month, one of its payouts, and the
+newest payouts and open differences.
 """
-from dataclasses import dataclass, field
+import threading
+from collections import OrderedDict, defaultdict
+from dataclasses import dataclass, field, replace
 
-from flask import abort
-from peewee import fn
+from flask import current_app, url_for
+from flask_babel import get_locale
+from peewee import SQL, Case, fn
 
 from ..db import Prepared
 from ..models import BalanceTransaction, ImportRun, Payout, StripeConnection
+from ..money import format_money
+from ..sync import problems
 from ..sync.reconciliation import settled_transactions
+from . import chart
+from .periods import utc_midnight
+from .fixes import fix_for
 
 PAYOUTS_PER_PAGE = 100
 # ImportRun.status -> the contract's data-import-status ("retrying" is a running import that waits).
@@ -43,15 +54,36 @@ class AccountSummary:
             return 0
         return round(100 * self.run.stages_done / self.run.stages_total)
 
+    @property
+    def run_problem(self):
+        """Why the newest run failed or waits, in the user's words ("" when it did not)."""
+        return problems.describe(self.run.error) if self.run and self.run.error else ""
 
-def own_connection(user, connection_id):
-    """The user's connection with this id; 404 for anyone else's (and for ids that do not exist)."""
-    connection = StripeConnection.get_or_none(
-        (StripeConnection.id == connection_id) & (StripeConnection.user == user.id)
-    )
-    if connection is None:
-        abort(404)
-    return connection
+    @property
+    def fix(self):
+        """The way to repair a revoked or needs-attention connection (fixes.Fix), or None."""
+        return fix_for(self.connection)
+
+    @property
+    def disconnect_url(self):
+        # The route lives with the connect area; a card must still render where it is not registered.
+        if self.connection.status == "disconnected" or "connect.disconnect" not in current_app.view_functions:
+            return None
+        return url_for("connect.disconnect", connection_id=self.connection.id)
+
+    @property
+    def needs_attention(self):
+        return self.connection.status in ("revoked", "needs-attention") or bool(self.payouts.get("mismatch")) or (
+            self.run is not None and self.run.status == "failed")
+
+
+def own_connections(user):
+    """The user's connections, to pick one from (`get_object_or_404(own_connections(user), … == id)` in a view)."""
+    return StripeConnection.select().where(StripeConnection.user == user.id)
+
+
+def own_payouts(connection):
+    return Payout.select().where(Payout.connection == connection)
 
 
 def _with_counts(done, states):
@@ -140,11 +172,8 @@ class PayoutLines:
     net: int
 
 
-def payout_lines(connection, stripe_id):
-    """One payout of the connection with the balance transactions it settled and their totals; 404 if unknown."""
-    payout = Payout.get_or_none((Payout.connection == connection) & (Payout.stripe_id == stripe_id))
-    if payout is None:
-        abort(404)
+def payout_lines(connection, payout):
+    """One payout of the connection with the balance transactions it settled and their totals."""
     transactions = list(settled_transactions(payout).order_by(BalanceTransaction.created, BalanceTransaction.id))
     own = BalanceTransaction.get_or_none(
         (BalanceTransaction.connection == connection) & (BalanceTransaction.payout_id == payout.stripe_id)
@@ -155,3 +184,231 @@ def payout_lines(connection, stripe_id):
         gross=sum(t.amount for t in transactions), fee=sum(t.fee for t in transactions),
         net=sum(t.net for t in transactions),
     )
+
+
+# --- the money of a period --------------------------------------------------------------------------------
+
+# Stripe's reporting categories (balance_transaction.reporting_category) the overview adds up.
+GROSS_SALES = ("charge", "payment")
+REFUNDS = ("refund", "refund_failure", "partial_capture_reversal")
+DISPUTES = ("dispute", "dispute_reversal")
+FEES = ("fee",)  # Stripe fees billed on their own (the fees on each charge are in its `fee`)
+TRANSACTION_FIGURES = ("gross", "fees", "refunds", "disputes")
+NEWEST_PAYOUTS = 5
+OPEN_DIFFERENCES = 10
+
+
+@dataclass
+class Totals:
+    """One account's (or all accounts') money in one currency over the period; minor units, fees and refunds
+    as positive amounts."""
+
+    currency: str
+    payouts: int = 0
+    payout_count: int = 0
+    gross: int = 0
+    fees: int = 0
+    refunds: int = 0
+    disputes: int = 0
+    differences: int = 0  # payout amount - transactions' net, summed over the period's mismatched payouts
+    mismatches: int = 0
+    texts: dict = field(default_factory=dict, compare=False, repr=False)  # name -> the amount as money, once
+
+    def text(self, name):
+        """The amount `name` ("gross", "fees", …) as the user's locale writes money (formatted once: the cached
+        transaction sums keep theirs)."""
+        if name not in self.texts:
+            self.texts[name] = format_money(getattr(self, name), self.currency)
+        return self.texts[name]
+
+    def copy(self):
+        return replace(self, texts={k: v for k, v in self.texts.items() if k in TRANSACTION_FIGURES})
+
+    def add_transactions(self, category, amount, fee):
+        self.fees += fee
+        if category in GROSS_SALES:
+            self.gross += amount
+        elif category in REFUNDS:
+            self.refunds -= amount
+        elif category in DISPUTES:
+            self.disputes -= amount
+        elif category in FEES:
+            self.fees -= amount
+
+    def add(self, other):
+        for name in ("payouts", "payout_count", "gross", "fees", "refunds", "disputes", "differences", "mismatches"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.texts.clear()
+
+
+@dataclass
+class AccountMoney:
+    summary: AccountSummary
+    totals: list  # Totals, one per currency (the account's own currency first)
+
+
+@dataclass
+class Overview:
+    period: object  # periods.Period
+    accounts: list  # AccountMoney, attention first, then as the cards are ordered
+    totals: list  # Totals over all accounts, one per currency
+    chart: object  # chart.Chart of the main currency, or None without any transaction
+    newest_payouts: list  # Payout rows with .connection_name, newest first
+    open_differences: list  # mismatched Payout rows, newest first
+    problems: list  # AccountSummary of the accounts that need the user (revoked, failed import, mismatch)
+
+    @property
+    def difference_total(self):
+        return sum(totals.differences for totals in self.totals)
+
+
+class _RecentSums:
+    """The transaction sums of the last few (user, period, data version) asked for, per process.
+
+    Summing two years of transactions costs more than the rest of the page together (benchmarks/accounts_page.py),
+    and they only change when an import stores or rewrites some: the version is each account's newest run and
+    stored count, which the cards' query reads anyway. A new run, a new transaction or a new day asks again."""
+
+    def __init__(self, size=256):
+        self._size, self._found, self._lock = size, OrderedDict(), threading.Lock()
+
+    def get(self, key, compute):
+        with self._lock:
+            if key in self._found:
+                self._found.move_to_end(key)
+                return self._found[key]
+        value = compute()
+        with self._lock:
+            self._found[key] = value
+            while len(self._found) > self._size:
+                self._found.popitem(last=False)
+        return value
+
+
+_recent_sums = _RecentSums()
+
+
+def _summed_transactions(user_id, period):
+    """({connection id: {currency: Totals}}, chart.Chart or None) of the period's transactions."""
+    per_account, months = defaultdict(dict), defaultdict(lambda: defaultdict(lambda: [0, 0]))
+    for connection_id, currency, category, month, in_period, amount, fee in _transaction_sums(user_id, period):
+        currency = (currency or "").lower()
+        if in_period:
+            _totals(per_account[connection_id], currency).add_transactions(category, int(amount or 0), int(fee or 0))
+        if month >= 0:
+            bucket = months[currency][month]
+            bucket[0] += int(amount or 0) if category in GROSS_SALES else 0
+            bucket[1] += int(fee or 0) - (int(amount or 0) if category in FEES else 0)
+    for by_currency in per_account.values():
+        for totals in by_currency.values():
+            for name in TRANSACTION_FIGURES:
+                totals.text(name)
+    main_currency = max(months, key=lambda c: sum(g for g, _f in months[c].values()), default=None)
+    drawn = chart.monthly(period.chart_months(), months[main_currency], main_currency, len(months) > 1) \
+        if main_currency else None
+    return {c: dict(by_currency) for c, by_currency in per_account.items()}, drawn
+
+
+def money_overview(user, period, summaries=None):
+    """Everything the overview page shows for `user` over `period` (periods.Period)."""
+    summaries = user_accounts(user) if summaries is None else summaries
+    version = tuple((s.connection.id, s.imported, s.run.id if s.run else None, s.run.status if s.run else None)
+                    for s in summaries)
+    # The chart's words and money are written in the user's language: part of the key.
+    per_account_sums, drawn = _recent_sums.get(
+        (user.id, str(get_locale()), period.first, period.last, version),
+        lambda: _summed_transactions(user.id, period))
+    # Copies: the cached sums stay as they were; the payouts are added to these.
+    per_account = defaultdict(dict, {c: {cur: t.copy() for cur, t in by_currency.items()}
+                                     for c, by_currency in per_account_sums.items()})
+    for connection_id, currency, reconciliation, count, amount, difference in _payout_sums(user.id, period):
+        totals = _totals(per_account[connection_id], (currency or "").lower())
+        totals.payouts += int(amount or 0)
+        totals.payout_count += count
+        if reconciliation == "mismatch":
+            totals.differences += int(difference or 0)
+            totals.mismatches += count
+    accounts = [AccountMoney(s, _ordered(per_account.get(s.connection.id, {}), s.connection.default_currency))
+                for s in summaries]
+    overall = {}
+    for account in accounts:
+        for totals in account.totals:
+            _totals(overall, totals.currency).add(totals)
+    names = {s.connection.id: s.connection.business_name or s.connection.stripe_account_id for s in summaries}
+    return Overview(
+        period=period, accounts=sorted(accounts, key=lambda a: not a.summary.needs_attention),
+        totals=sorted(overall.values(), key=lambda t: -t.gross), chart=drawn,
+        newest_payouts=_named(_newest_payouts(user.id), names),
+        open_differences=_named(_open_differences(user.id), names),
+        problems=[s for s in summaries if s.needs_attention],
+    )
+
+
+def _totals(by_currency, currency):
+    if currency not in by_currency:
+        by_currency[currency] = Totals(currency)
+    return by_currency[currency]
+
+
+def _ordered(by_currency, own_currency):
+    return sorted(by_currency.values(), key=lambda t: (t.currency != (own_currency or "").lower(), t.currency))
+
+
+def _named(payouts, names):
+    for payout in payouts:
+        payout.connection_name = names.get(payout.connection_id, "")
+    return payouts
+
+
+def _between(column, start, end):
+    return (column >= start) & (column < end)
+
+
+def _transaction_sums(user_id, period):
+    """(connection id, currency, category, chart month index or -1, 1 if in the period, SUM(amount), SUM(fee)) rows."""
+    months = period.chart_months()
+    low, high = min(months[0][1], period.start), max(months[-1][2], period.end)
+    created = BalanceTransaction.created
+    month = Case(None, [(_between(created, start, end), index) for index, (_day, start, end) in enumerate(months)], -1)
+    in_period = Case(None, [(_between(created, period.start, period.end), 1)], 0)
+    # Grouped by the aliases: PostgreSQL would not see two CASEs with their own placeholders as the same expression.
+    return (
+        BalanceTransaction.select(
+            BalanceTransaction.connection, BalanceTransaction.currency, BalanceTransaction.reporting_category,
+            month.alias("month"), in_period.alias("in_period"),
+            fn.SUM(BalanceTransaction.amount), fn.SUM(BalanceTransaction.fee))
+        .join(StripeConnection)
+        .where((StripeConnection.user == user_id) & _between(created, low, high))
+        .group_by(BalanceTransaction.connection, BalanceTransaction.currency, BalanceTransaction.reporting_category,
+                  SQL("month"), SQL("in_period"))
+        .tuples()
+    )
+
+
+def _payout_day_in(period):
+    # A payout's arrival date is a calendar day Stripe sends as midnight UTC; one without it counts by `created`.
+    return (Payout.arrival_date.is_null(False) & _between(
+        Payout.arrival_date, utc_midnight(period.first), utc_midnight(period.last) + 86400)) | (
+        Payout.arrival_date.is_null() & _between(Payout.created, period.start, period.end))
+
+
+def _payout_sums(user_id, period):
+    return (
+        Payout.select(Payout.connection, Payout.currency, Payout.reconciliation, fn.COUNT(Payout.id),
+                      fn.SUM(Payout.amount), fn.SUM(Payout.difference))
+        .join(StripeConnection)
+        .where((StripeConnection.user == user_id) & _payout_day_in(period))
+        .group_by(Payout.connection, Payout.currency, Payout.reconciliation)
+        .tuples()
+    )
+
+
+def _newest_payouts(user_id):
+    return list(Payout.select().join(StripeConnection).where(StripeConnection.user == user_id)
+                .order_by(Payout.created.desc(), Payout.id.desc()).limit(NEWEST_PAYOUTS))
+
+
+def _open_differences(user_id):
+    return list(Payout.select().join(StripeConnection)
+                .where((StripeConnection.user == user_id) & (Payout.reconciliation == "mismatch"))
+                .order_by(Payout.created.desc(), Payout.id.desc()).limit(OPEN_DIFFERENCES))

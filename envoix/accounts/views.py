@@ -1,17 +1,18 @@
 """Routes of the account pages: the list, one account (with its live import progress), a payout, the CSV export."""
 from datetime import datetime, timezone
 
-from flask import Response, current_app, flash, redirect, request, stream_with_context, url_for
+from flask import Response, flash, redirect, request, stream_with_context, url_for
 from flask_babel import format_date
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
+from playhouse.flask_utils import get_object_or_404
 
 from ..bookkeeping import report
+from ..models import Payout, StripeConnection
 from ..money import format_money
 from ..rendering import page_or_fragment, wants_fragment
 from ..sync import problems, reconciliation, runs
-from . import bp, export, labels, overview
-from .fixes import fix_for
+from . import bp, export, labels, overview, periods
 
 
 @bp.app_template_filter("money")
@@ -31,26 +32,29 @@ def _stripe_day(timestamp, format="medium"):
     return format_date(datetime.fromtimestamp(timestamp, timezone.utc).date(), format) if timestamp else ""
 
 
-@bp.app_context_processor
-def _account_helpers():
-    # The card is also rendered by other areas (after a disconnect) with only `connection` in hand.
-    return {
-        "account_summary": overview.account_summary, "fix_for": fix_for, "import_problem": problems.describe,
-        "has_endpoint": lambda endpoint: endpoint in current_app.view_functions, **labels.TEMPLATE_GLOBALS,
-    }
+# Words for codes: pure functions, app-wide because other areas render the account card too.
+for _name, _function in labels.TEMPLATE_GLOBALS.items():
+    bp.add_app_template_global(_function, _name)
+
+
+def _own_connection(connection_id):
+    """The signed-in user's connection with this id; 404 for anyone else's (and for ids that do not exist)."""
+    return get_object_or_404(overview.own_connections(current_user), StripeConnection.id == connection_id)
 
 
 @bp.route("/accounts")
 @login_required
 def index():
     accounts = overview.user_accounts(current_user)
-    return page_or_fragment("accounts/index.html", "accounts/_list.html", accounts=accounts)
+    period = periods.chosen(request.args)
+    return page_or_fragment("accounts/index.html", "accounts/_list.html", accounts=accounts,
+                            overview=overview.money_overview(current_user, period, accounts))
 
 
 @bp.route("/accounts/<int:connection_id>")
 @login_required
 def detail(connection_id):
-    connection = overview.own_connection(current_user, connection_id)
+    connection = _own_connection(connection_id)
     payout_page = max(1, request.args.get("page", 1, type=int))
     payouts, more = overview.payouts_page(connection, payout_page)
     return page_or_fragment(
@@ -65,7 +69,7 @@ def detail(connection_id):
 @login_required
 def categories(connection_id):
     """The account's payouts of a chosen period by reporting category (the detail page's partial, alone)."""
-    connection = overview.own_connection(current_user, connection_id)
+    connection = _own_connection(connection_id)
     period = report.of_period(connection, *report.parse_period(request.args))
     return page_or_fragment("accounts/categories.html", "accounts/_period_categories.html",
                             status=400 if period.error else 200, connection=connection, period=period)
@@ -75,13 +79,13 @@ def categories(connection_id):
 @login_required
 def progress(connection_id):
     """The import status fragment htmx polls every 2 s while an import runs (and no longer after)."""
-    return _import_status(overview.own_connection(current_user, connection_id))
+    return _import_status(_own_connection(connection_id))
 
 
 @bp.route("/accounts/<int:connection_id>/import", methods=["POST"])
 @login_required
 def start_import(connection_id):
-    connection = overview.own_connection(current_user, connection_id)
+    connection = _own_connection(connection_id)
     try:
         _run, queued_now = runs.queue_import(connection, trigger="manual")
         notice, status = (None, 202) if queued_now else (_("An import is already queued or running."), 200)
@@ -96,24 +100,24 @@ def start_import(connection_id):
 def _import_status(connection, status=200, notice=None):
     summary = overview.account_summary(connection)
     # Once the import has ended, the fragment also brings the page's "last import" time along (out of band).
-    body, status, headers = page_or_fragment("accounts/progress.html", "accounts/_import_status.html", status=status,
-                                             connection=connection, summary=summary, notice=notice,
-                                             last_import_oob=wants_fragment() and not summary.importing)
+    response = page_or_fragment("accounts/progress.html", "accounts/_import_status.html", status=status,
+                                connection=connection, summary=summary, notice=notice,
+                                last_import_oob=wants_fragment() and not summary.importing)
     if not summary.importing:
         # The payouts list on the detail page listens for this and reloads with the import's outcome.
-        headers["HX-Trigger"] = "import-finished"
-    return body, status, headers
+        response.headers["HX-Trigger"] = "import-finished"
+    return response
 
 
 @bp.route("/accounts/<int:connection_id>/payouts/<po_id>")
 @login_required
 def payout(connection_id, po_id):
-    connection = overview.own_connection(current_user, connection_id)
-    return _payout_page(connection, po_id)
+    return _payout_page(_own_connection(connection_id), po_id)
 
 
 def _payout_page(connection, po_id, status=200, notice=None, notice_ok=False):
-    lines = overview.payout_lines(connection, po_id)
+    payout = get_object_or_404(overview.own_payouts(connection), Payout.stripe_id == po_id)
+    lines = overview.payout_lines(connection, payout)
     details = report.payout_details(connection, lines.payout, lines.transactions)
     return page_or_fragment("accounts/payout.html", "accounts/_payout_lines.html", status=status, connection=connection,
                             lines=lines, details=details, notice=notice, notice_ok=notice_ok)
@@ -123,8 +127,9 @@ def _payout_page(connection, po_id, status=200, notice=None, notice_ok=False):
 @login_required
 def check_payout(connection_id, po_id):
     """"Check again": read the payout and what it settled from Stripe now, and decide its reconciliation again."""
-    connection = overview.own_connection(current_user, connection_id)
-    problem = reconciliation.check_again_now(connection, overview.payout_lines(connection, po_id).payout)
+    connection = _own_connection(connection_id)
+    payout = get_object_or_404(overview.own_payouts(connection), Payout.stripe_id == po_id)
+    problem = reconciliation.check_again_now(connection, payout)
     if problem is None:
         return _payout_page(connection, po_id, notice=_("Checked with Stripe just now."), notice_ok=True)
     status = 503 if problem == problems.STRIPE_UNAVAILABLE else 409
@@ -134,7 +139,7 @@ def check_payout(connection_id, po_id):
 @bp.route("/accounts/<int:connection_id>/export.csv")
 @login_required
 def export_csv(connection_id):
-    connection = overview.own_connection(current_user, connection_id)
+    connection = _own_connection(connection_id)
     return Response(
         stream_with_context(export.csv_rows(connection)), mimetype="text/csv",
         headers={"Content-Disposition": export.content_disposition(connection)},

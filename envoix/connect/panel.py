@@ -1,4 +1,5 @@
 """The connection panel: which tab is open, what result it shows, and whether OAuth is set up at all."""
+from ..accounts.overview import account_summary
 from ..rendering import page_or_fragment
 from . import oauth_client
 
@@ -17,5 +18,6 @@ def render_panel(tab="oauth", result=None, fragment="connect/_panel.html", **con
     """
     return page_or_fragment(
         "connect/panel.html", fragment, status=result.status if result else 200,
-        tab=chosen_tab(tab), result=result, oauth_configured=oauth_client.is_configured(), **context,
+        tab=chosen_tab(tab), result=result, oauth_configured=oauth_client.is_configured(),
+        summary=account_summary(result.connection) if result and result.connection else None, **context,
     )

@@ -7,6 +7,7 @@ from flask_login import current_user, login_required
 
 from .. import stripe_api
 from ..models import StripeConnection
+from ..accounts.overview import account_summary
 from ..rendering import wants_fragment
 from . import bp, callback, oauth_client
 from .disconnect import disconnect as disconnect_connection
@@ -60,9 +61,10 @@ def disconnect(connection_id):
         if refused:
             log.warning("Stripe refused to deauthorize an account: %s", problem)
         template = "connect/_disconnect_failed.html" if wants_fragment() else "connect/disconnect_failed.html"
-        return render_template(template, connection=connection, refused=refused), 502 if refused else 503
+        return render_template(template, connection=connection, summary=account_summary(connection),
+                               refused=refused), 502 if refused else 503
     if wants_fragment():
-        return render_template("accounts/_card.html", connection=connection)
+        return render_template("accounts/_card.html", summary=account_summary(connection))
     flash(_("%(account)s is disconnected. Its imported history stays here.",
             account=connection.business_name or connection.stripe_account_id), "ok")
     return redirect(url_for("accounts.index"))

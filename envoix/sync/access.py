@@ -24,6 +24,7 @@ def credentials_for(connection):
     """OAuth: the platform key acting for the account (Stripe-Account); api_key: the stored restricted key."""
     if connection.method == "oauth":
         if not current_app.config.get("STRIPE_SECRET_KEY"):
+            log.error("STRIPE_SECRET_KEY is not set: OAuth connection %s cannot be read", connection.id)
             raise NoCredentials(problems.PLATFORM_KEY_MISSING)
         return stripe_api.platform_credentials(connection.stripe_account_id)
     if not connection.secret_encrypted:

@@ -1,6 +1,9 @@
 """Why an import failed or is waiting: stable codes stored on the run (`kind` or `kind:detail`), told in the user's language."""
 from flask_babel import gettext as _
 
+from .. import operator
+from ..permissions import REQUIRED_PERMISSIONS
+
 KEY_REJECTED = "key-rejected"
 ACCESS_REVOKED = "access-revoked"
 PERMISSION_MISSING = "permission-missing"  # detail: the rak_… name Stripe asked for
@@ -12,6 +15,12 @@ PLATFORM_KEY_REJECTED = "platform-key-rejected"
 SECRET_UNREADABLE = "secret-unreadable"
 NOT_IMPORTABLE = "not-importable"  # detail: the connection's status
 INTERRUPTED = "interrupted"
+
+
+def _permission_label(name):
+    # The row Stripe's key form shows ("Charges"), not the rak_… id its error named.
+    found = next((p for p in REQUIRED_PERMISSIONS if p.name == name), None)
+    return found.dashboard_label if found else (name or "?")
 
 
 def code(kind, detail=None):
@@ -26,7 +35,7 @@ def describe(error):
     if kind == ACCESS_REVOKED:
         return _("Envoix no longer has access to this account: it was disconnected on Stripe's side.")
     if kind == PERMISSION_MISSING:
-        return _("The key lacks the permission %(permission)s.", permission=detail or "?")
+        return _("The key lacks the permission to read “%(permission)s” at Stripe.", permission=_permission_label(detail))
     if kind == STRIPE_UNAVAILABLE:
         return _("Stripe did not answer (rate limit, outage or network), even after several tries. "
                  "The next import continues where this one stopped.")
@@ -36,10 +45,8 @@ def describe(error):
         attempt, _sep, attempts = detail.partition("/")
         return _("Stripe is busy or not answering; asking again (attempt %(attempt)s of %(attempts)s).",
                  attempt=attempt or "?", attempts=attempts or "?")
-    if kind == PLATFORM_KEY_MISSING:
-        return _("This Envoix installation has no platform key (STRIPE_SECRET_KEY), so it cannot read OAuth accounts.")
-    if kind == PLATFORM_KEY_REJECTED:
-        return _("Stripe rejected this Envoix installation's platform key (STRIPE_SECRET_KEY).")
+    if kind in (PLATFORM_KEY_MISSING, PLATFORM_KEY_REJECTED):
+        return str(operator.not_set_up())  # the operator's details are in the log (sync/access.py)
     if kind == SECRET_UNREADABLE:
         return _("The stored key can no longer be decrypted. Please connect the key again.")
     if kind == NOT_IMPORTABLE:
