@@ -16,3 +16,11 @@ reuse_port = True
 # Behind the platform's router: it sets X-Forwarded-*, and the app trusts one proxy (ProxyFix).
 forwarded_allow_ips = "*"
 accesslog = "-"
+
+
+def worker_exit(server, worker):
+    # Without Redis the web workers run the jobs: a running import ends at a page boundary and goes back to the
+    # queue (continued by the next process) instead of being cut off mid-run.
+    from envoix.jobs import stop_embedded_workers
+
+    stop_embedded_workers(timeout=min(20, max(1, int(server.cfg.graceful_timeout) - 5)))

@@ -6,6 +6,7 @@ from flask import Flask
 
 from . import cli, config, db, errors, i18n, jobs, log_redaction, security
 from .auth.session import login_manager
+from .sync import jobs as sync_jobs
 
 
 # In the repository templates/ and static/ sit next to the package; an installed wheel carries them inside it.
@@ -30,7 +31,7 @@ def create_app(test_config=None, environ=None, instance_path=None):
     login_manager.init_app(app)
     i18n.init_app(app)
     errors.init_app(app)
-    jobs.init_app(app)
+    jobs.init_app(app, sync_jobs.JOBS, on_worker_start=sync_jobs.ON_WORKER_START)
     _register_blueprints(app)
     return app
 

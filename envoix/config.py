@@ -93,6 +93,19 @@ def from_environment(instance_path, environ=None):
         # page again: this many attempts in all, the first wait this many seconds, doubling each time.
         "ENVOIX_IMPORT_PAGE_ATTEMPTS": int(env.get("ENVOIX_IMPORT_PAGE_ATTEMPTS", "4")),
         "ENVOIX_IMPORT_RETRY_SECONDS": float(env.get("ENVOIX_IMPORT_RETRY_SECONDS", "5")),
+        # Pages read at the same time within one import (lists, `created` ranges, payouts' itemisations).
+        "ENVOIX_IMPORT_CONCURRENCY": max(1, int(env.get("ENVOIX_IMPORT_CONCURRENCY", "12"))),
+        # The scheduled import spreads its jobs over this many seconds, so accounts do not all start at once.
+        "ENVOIX_IMPORT_JITTER_SECONDS": max(0.0, float(env.get("ENVOIX_IMPORT_JITTER_SECONDS", "300"))),
+        # A running import touches its heartbeat this often; one silent for 6 beats is resumed by the sweeper.
+        "ENVOIX_IMPORT_HEARTBEAT_SECONDS": max(0.5, float(env.get("ENVOIX_IMPORT_HEARTBEAT_SECONDS", "5"))),
+        # Pacing (envoix/pacing.py): this share of Stripe's limit (live 100/s, test 25/s) per account and mode;
+        # requests with the platform key share one cap per mode as well (0: the same share of Stripe's limit).
+        "ENVOIX_STRIPE_PACE_SHARE": min(1.0, max(0.01, float(env.get("ENVOIX_STRIPE_PACE_SHARE", "0.8")))),
+        "ENVOIX_STRIPE_PLATFORM_PER_SECOND": max(0, int(env.get("ENVOIX_STRIPE_PLATFORM_PER_SECOND", "0"))),
+        # A 429 backs off (doubling from this many seconds) and asks again, this many attempts in all.
+        "ENVOIX_STRIPE_429_ATTEMPTS": max(1, int(env.get("ENVOIX_STRIPE_429_ATTEMPTS", "2"))),
+        "ENVOIX_STRIPE_429_BACKOFF_SECONDS": max(0.0, float(env.get("ENVOIX_STRIPE_429_BACKOFF_SECONDS", "0.25"))),
         "KEY_VALIDATIONS_PER_MINUTE": int(env.get("KEY_VALIDATIONS_PER_MINUTE", "10")),
         "LOGIN_FAILURES_PER_15_MINUTES": int(env.get("LOGIN_FAILURES_PER_15_MINUTES", "5")),
     }

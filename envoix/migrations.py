@@ -64,6 +64,25 @@ def _import_run_progress_and_one_active_run(db, migrator):
         )
 
 
+def _import_run_owner_and_enqueued_at(db, migrator):
+    # The worker holding a run, and whether its job reached the queue (sync/runs.py).
+    columns = {column.name for column in db.get_columns("import_run")}
+    changes = []
+    if "owner" not in columns:
+        changes.append(migrator.add_column("import_run", "owner", CharField(max_length=40, null=True)))
+    if "enqueued_at" not in columns:
+        changes.append(migrator.add_column("import_run", "enqueued_at", DateTimeField(null=True)))
+    if changes:
+        migrate(*changes)
+
+
+def _import_streams(db, migrator):
+    # Streams of an unfinished import read side by side, each with its own cursor (sync/importer.py).
+    from .models import ImportStream
+
+    db.create_tables([ImportStream], safe=True)
+
+
 def _stripe_enums_as_text(db, migrator):
     # balance_transaction.type was VARCHAR(40); the pinned API has a 43-character type and Stripe adds more.
     # (On SQLite the length is not enforced, but the column's declared type follows models.py all the same.)
@@ -115,6 +134,8 @@ MIGRATIONS = [
     (21, "payout lifecycle and who paid", _payout_lifecycle_and_who_paid),
     (22, "invoices, disputes, unreadable objects, bookkeeping settings",
      _invoices_disputes_unreadable_objects_bookkeeping),
+    (30, "import run owner and enqueued_at", _import_run_owner_and_enqueued_at),
+    (31, "import streams", _import_streams),
 ]
 MIGRATIONS.sort(key=lambda migration: migration[0])
 assert len({version for version, _, _ in MIGRATIONS}) == len(MIGRATIONS), "two migrations share a number"

@@ -102,6 +102,10 @@ class ImportRun(BaseModel):
     added = IntegerField(default=0)
     # Touched after every committed page: a run whose worker died stops blocking the next one (migration 3).
     heartbeat_at = DateTimeField(null=True)
+    # The worker holding the run (a token written when it claims it): progress writes check it (migration 30).
+    owner = CharField(max_length=40, null=True)
+    # When its job went into the queue; None while the queue could not be reached (the sweeper queues it).
+    enqueued_at = DateTimeField(null=True)
 
     class Meta:
         indexes = ((("connection", "queued_at"), False),)  # the newest run of each connection (migration 2)
@@ -127,6 +131,28 @@ class SyncCursor(BaseModel):
 
     class Meta:
         indexes = ((("connection", "object_type"), True),)
+
+
+class ImportStream(BaseModel):
+    """One stream of an unfinished import: a list, or a `created` range of it, read page by page (migration 31).
+
+    Several streams of a connection are read at the same time; each commits its own cursor with its pages, so
+    a run killed at any point resumes every stream after its last stored page. When every stream of a list is
+    done, the list's SyncCursor.watermark moves to the newest `created` they saw and the streams are deleted.
+    """
+
+    connection = ForeignKeyField(StripeConnection, backref="import_streams", on_delete="CASCADE")
+    object_type = CharField(max_length=40)
+    created_gte = BigIntegerField(null=True)
+    created_lt = BigIntegerField(null=True)
+    resume_after = CharField(max_length=255, null=True)
+    newest = BigIntegerField(null=True)
+    # `created` of the last stored object: where the rest of the range ends (it is read newest first).
+    position = BigIntegerField(null=True)
+    done = BooleanField(default=False)
+
+    class Meta:
+        indexes = ((("connection", "object_type"), False),)
 
 
 class BalanceTransaction(BaseModel):
@@ -297,6 +323,7 @@ ALL_MODELS = [
     StripeConnection,
     ImportRun,
     SyncCursor,
+    ImportStream,
     BalanceTransaction,
     Payout,
     Charge,

@@ -11,6 +11,7 @@ from ..bookkeeping import report
 from ..models import Payout, StripeConnection
 from ..money import format_money
 from ..rendering import page_or_fragment, wants_fragment
+from ..sync import jobs as import_jobs
 from ..sync import problems, reconciliation, runs
 from . import bp, export, labels, overview, periods
 
@@ -87,7 +88,7 @@ def progress(connection_id):
 def start_import(connection_id):
     connection = _own_connection(connection_id)
     try:
-        _run, queued_now = runs.queue_import(connection, trigger="manual")
+        _run, queued_now = import_jobs.queue_import(connection, trigger="manual")
         notice, status = (None, 202) if queued_now else (_("An import is already queued or running."), 200)
     except runs.NotImportable:
         notice, status = _("This account is not connected any more, so it cannot be imported."), 409

@@ -4,7 +4,7 @@ from peewee import IntegrityError
 from .. import secrets
 from ..db import database
 from ..models import StripeConnection, utcnow
-from ..sync import runs
+from ..sync import jobs as import_jobs
 
 
 class AlreadyConnectedElsewhere(Exception):
@@ -120,4 +120,6 @@ def _fitting(text, max_length):
 def _queue_first_import(connection):
     # The queued run row is written now, in the request: the account page shows "queued" (and polls)
     # from the first moment, even before a worker picks the job up.
-    runs.queue_import(connection, trigger="connect")
+    # Called after store_connection's transaction committed; a queue that cannot be reached leaves the run
+    # queued for the sweeper (the page says it starts as soon as the worker is reachable), never an error.
+    import_jobs.queue_import(connection, trigger="connect")

@@ -106,6 +106,12 @@ def _requests(double, query):
     return {"data": double.requests[since:], "count": len(double.requests)}
 
 
+def _counts(double, query):
+    """How many objects of each kind an account holds (what a complete import must end with)."""
+    account = double.state.accounts[query["account"][-1]]
+    return {kind: len(collection) for kind, collection in account.collections.items()}
+
+
 def _state(double, query):
     return double.summary()
 
@@ -121,7 +127,7 @@ POSTS = {
     "/_double/payouts/report": _payout_report, "/_double/reconciliation_world": _reconciliation_world,
     "/_double/odd_object": _odd_object,
 }
-GETS = {"/_double/requests": _requests, "/_double/state": _state}
+GETS = {"/_double/requests": _requests, "/_double/state": _state, "/_double/counts": _counts}
 
 
 def handle(double, method, path, query, body):

@@ -15,6 +15,7 @@ PLATFORM_KEY_REJECTED = "platform-key-rejected"
 SECRET_UNREADABLE = "secret-unreadable"
 NOT_IMPORTABLE = "not-importable"  # detail: the connection's status
 INTERRUPTED = "interrupted"
+CURSOR_STUCK = "cursor-stuck"  # detail: the list whose page did not move the cursor on
 
 
 def _permission_label(name):
@@ -51,6 +52,9 @@ def describe(error):
         return _("The stored key can no longer be decrypted. Please connect the key again.")
     if kind == NOT_IMPORTABLE:
         return _("This account is not connected any more, so it cannot be imported.")
+    if kind == CURSOR_STUCK:
+        return _("Stripe answered the same page of %(list)s again and again, so the import stopped. "
+                 "Please try again later.", list=detail or "?")
     if kind == INTERRUPTED:
         return _("The import was interrupted. The next import continues where it stopped.")
     return error or ""

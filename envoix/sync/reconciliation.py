@@ -58,6 +58,22 @@ def itemisable(payout):
             and (payout.reconciliation_status or "completed") == "completed")
 
 
+def payouts_to_itemise(connection):
+    """Paid automatic payouts Stripe has itemised whose transactions are not read yet (or, for a recent
+    mismatch, are read again)."""
+    recheck = (Payout.reconciliation == "mismatch") & (fn.COALESCE(Payout.arrival_date, Payout.created) >= _window_start())
+    return (Payout.select(Payout.id, Payout.stripe_id, Payout.created)
+            .where((Payout.connection == connection) & (Payout.status == "paid") & (Payout.automatic == True)  # noqa: E712
+                   & (fn.COALESCE(Payout.reconciliation_status, "completed") == "completed")
+                   & (Payout.itemised_at.is_null() | recheck)))
+
+
+def settle(payout):
+    """The import read all of the payout's transactions: note when, and decide it."""
+    Payout.update(itemised_at=utcnow()).where(Payout.id == payout.id).execute()
+    return decide(Payout.get_by_id(payout.id))
+
+
 def reconcile_payouts(run, fetch):
     """The import's last stage: read what newly itemised payouts settled, then decide every payout afresh."""
     connection = run.connection
