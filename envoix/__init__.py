@@ -54,10 +54,11 @@ def _register_blueprints(app):
     from .account import bp as account_bp
     from .accounts import bp as accounts_bp
     from .auth import bp as auth_bp
+    from .bookkeeping import bp as bookkeeping_bp
     from .connect import bp as connect_bp
     from .legal import bp as legal_bp
     from .main import bp as main_bp
     from .webhooks import bp as webhooks_bp
 
-    for blueprint in (main_bp, auth_bp, connect_bp, accounts_bp, webhooks_bp, cli.bp, account_bp, legal_bp):
+    for blueprint in (main_bp, auth_bp, connect_bp, accounts_bp, bookkeeping_bp, webhooks_bp, cli.bp, account_bp, legal_bp):
         app.register_blueprint(blueprint)

@@ -222,13 +222,15 @@ class ImportStream(BaseModel):
 class BalanceTransaction(BaseModel):
     connection = ForeignKeyField(StripeConnection, backref="balance_transactions", on_delete="CASCADE")
     stripe_id = CharField(max_length=255)
-    type = CharField(max_length=40)
-    reporting_category = CharField(max_length=60, null=True)
+    # Stripe's enums are open (new values appear with new API versions): text, never a length (migration 20).
+    type = TextField()
+    reporting_category = TextField(null=True)
     amount = BigIntegerField()
     fee = BigIntegerField()
     net = BigIntegerField()
     currency = CharField(max_length=3)
-    status = CharField(max_length=20, null=True)
+    status = TextField(null=True)
+    balance_type = TextField(null=True)  # migration 21
     created = BigIntegerField()
     available_on = BigIntegerField(null=True)
     source_id = CharField(max_length=255, null=True)
@@ -240,21 +242,29 @@ class BalanceTransaction(BaseModel):
 
 
 class Payout(BaseModel):
-    RECONCILIATION = ("pending", "reconciled", "mismatch")
+    RECONCILIATION = ("reconciled", "mismatch", "waiting", "manual", "failed")  # see sync/reconciliation.py
 
     connection = ForeignKeyField(StripeConnection, backref="payouts", on_delete="CASCADE")
     stripe_id = CharField(max_length=255)
     amount = BigIntegerField()
     currency = CharField(max_length=3)
-    status = CharField(max_length=20)
+    status = TextField()
     arrival_date = BigIntegerField(null=True)
     created = BigIntegerField()
     automatic = BooleanField(default=True)
     balance_transaction_id = CharField(max_length=255, null=True)
-    reconciliation = CharField(max_length=20, default="pending")
+    reconciliation = CharField(max_length=20, default="waiting")
     transactions_net = BigIntegerField(null=True)
     difference = BigIntegerField(null=True)
     reconciled_at = DateTimeField(null=True)
+    # Migration 21: Stripe's itemisation state, why it failed, and when its transactions were last read.
+    reconciliation_status = TextField(null=True)
+    failure_code = TextField(null=True)
+    failure_message = TextField(null=True)
+    failure_balance_transaction_id = CharField(max_length=255, null=True)
+    original_payout_id = CharField(max_length=255, null=True)
+    reversed_by_id = CharField(max_length=255, null=True)
+    itemised_at = DateTimeField(null=True)
 
     class Meta:
         indexes = ((("connection", "stripe_id"), True), (("connection", "created"), False))
@@ -266,14 +276,86 @@ class Charge(BaseModel):
     amount = BigIntegerField()
     amount_refunded = BigIntegerField(default=0)
     currency = CharField(max_length=3)
-    status = CharField(max_length=20, null=True)
+    status = TextField(null=True)  # migration 20
     created = BigIntegerField()
     customer_id = CharField(max_length=255, null=True)
     description = TextField(null=True)
     balance_transaction_id = CharField(max_length=255, null=True)
+    # Migration 21: who paid (the expanded customer: rak_customer_read) and the PaymentIntent an invoice names.
+    customer_name = TextField(null=True)
+    customer_email = TextField(null=True)
+    payment_intent_id = CharField(max_length=255, null=True)
 
     class Meta:
         indexes = ((("connection", "stripe_id"), True),)
+
+
+class Invoice(BaseModel):
+    """An invoice with the payment it was paid by: its number goes into the exports (rak_invoice_read)."""
+
+    connection = ForeignKeyField(StripeConnection, backref="invoices", on_delete="CASCADE")
+    stripe_id = CharField(max_length=255)
+    number = TextField(null=True)
+    customer_id = CharField(max_length=255, null=True)
+    customer_name = TextField(null=True)
+    customer_email = TextField(null=True)
+    charge_id = CharField(max_length=255, null=True, index=True)
+    payment_intent_id = CharField(max_length=255, null=True)
+    amount_paid = BigIntegerField(default=0)
+    currency = CharField(max_length=3)
+    status = TextField(null=True)
+    created = BigIntegerField()
+
+    class Meta:
+        indexes = ((("connection", "stripe_id"), True),)
+
+
+class Dispute(BaseModel):
+    """A chargeback: why and how it stands, shown beside its balance transactions (rak_dispute_read)."""
+
+    connection = ForeignKeyField(StripeConnection, backref="disputes", on_delete="CASCADE")
+    stripe_id = CharField(max_length=255)
+    charge_id = CharField(max_length=255, null=True)
+    amount = BigIntegerField()
+    currency = CharField(max_length=3)
+    reason = TextField(null=True)
+    status = TextField(null=True)
+    created = BigIntegerField()
+
+    class Meta:
+        indexes = ((("connection", "stripe_id"), True),)
+
+
+class UnreadableObject(BaseModel):
+    """A Stripe object the import could not read (kept aside, so it never blocks the rest), and why."""
+
+    connection = ForeignKeyField(StripeConnection, backref="unreadable_objects", on_delete="CASCADE")
+    object_type = CharField(max_length=40)  # the list it came from: balance_transactions, payouts, …
+    stripe_id = CharField(max_length=255)  # "" when even the id could not be read
+    reason = TextField()
+    seen_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("connection", "object_type", "stripe_id"), True),)
+
+
+class BookkeepingSettings(BaseModel):
+    """A user's DATEV numbers and accounts; unset accounts take their chart's default (bookkeeping/accounts.py)."""
+
+    user = ForeignKeyField(User, backref="bookkeeping", on_delete="CASCADE", unique=True)
+    chart = CharField(max_length=5, default="SKR03")
+    adviser_number = IntegerField(null=True)  # Beraternummer
+    client_number = IntegerField(null=True)  # Mandantennummer
+    fiscal_year_start_month = IntegerField(default=1)
+    account_length = IntegerField(default=4)
+    clearing_account = IntegerField(null=True)
+    revenue_account = IntegerField(null=True)
+    fees_account = IntegerField(null=True)
+    refunds_account = IntegerField(null=True)
+    disputes_account = IntegerField(null=True)
+    transit_account = IntegerField(null=True)
+    other_account = IntegerField(null=True)
+    updated_at = DateTimeField(default=utcnow)
 
 
 class Refund(BaseModel):
@@ -281,7 +363,7 @@ class Refund(BaseModel):
     stripe_id = CharField(max_length=255)
     amount = BigIntegerField()
     currency = CharField(max_length=3)
-    status = CharField(max_length=20, null=True)
+    status = TextField(null=True)  # migration 20
     created = BigIntegerField()
     charge_id = CharField(max_length=255, null=True)
     balance_transaction_id = CharField(max_length=255, null=True)
@@ -315,4 +397,8 @@ ALL_MODELS = [
     AccountEvent,
     AccountOwner,
     PendingInstall,
+    Invoice,
+    Dispute,
+    UnreadableObject,
+    BookkeepingSettings,
 ]

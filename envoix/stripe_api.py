@@ -382,7 +382,11 @@ LISTS = {
     "payouts": lambda c: c.v1.payouts,
     "charges": lambda c: c.v1.charges,
     "refunds": lambda c: c.v1.refunds,
+    "invoices": lambda c: c.v1.invoices,
+    "disputes": lambda c: c.v1.disputes,
 }
+# Read along with each list: who paid a charge (rak_customer_read), which payment paid an invoice.
+LIST_EXPAND = {"charges": ["data.customer"], "invoices": ["data.payments"]}
 
 
 def list_page(credentials, kind, params):
@@ -394,6 +398,8 @@ def list_page(credentials, kind, params):
     """
     if kind not in LISTS:
         raise ValueError(f"not a list Envoix reads: {kind}")
+    if kind in LIST_EXPAND and "payout" not in params:
+        params = {**params, "expand": LIST_EXPAND[kind]}
     return _with_renewal(credentials, lambda client: _raw_page(client, kind, params))
 
 
@@ -402,3 +408,15 @@ def _raw_page(client, kind, params):
     if not isinstance(body, dict) or not isinstance(body.get("data"), list):
         raise ValueError("not a list")
     return body["data"], bool(body.get("has_more"))
+
+
+def read_payout(credentials, payout_id):
+    """GET /v1/payouts/po_…: the payout as Stripe has it now (a plain dict)."""
+    return _with_renewal(credentials, lambda client: _raw_payout(client, payout_id))
+
+
+def _raw_payout(client, payout_id):
+    body = client.raw_request("get", f"/v1/payouts/{payout_id}").data
+    if not isinstance(body, dict) or not body.get("id"):
+        raise ValueError("not a payout")
+    return body

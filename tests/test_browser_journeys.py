@@ -249,7 +249,7 @@ def test_an_ineligible_account_goes_to_the_key_tab_and_a_corrected_key_connects_
     journey = open_journey("key-fix")
     page = journey.page
     account_id = new_account(double, n_balance_transactions=20, n_payouts=0)
-    lacking = {"rak_payout_read", "rak_balance_transaction_source_read"}
+    lacking = {"rak_payout_read", "rak_invoice_read"}
     key = double.add_restricted_key(account_id, permissions=[p for p in ALL_READ_PERMISSIONS if p not in lacking])
 
     sign_up(journey)

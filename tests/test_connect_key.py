@@ -176,7 +176,7 @@ def test_all_permissions_are_probed_at_once_so_checking_costs_one_round_trip(web
     # Every probe reached Stripe before any of them was answered: all were in flight together.
     assert max(entry["time_start"] for entry in probes) < min(entry["time_end"] for entry in probes)
     paths = sorted(entry["path"] for entry in probes)
-    assert "/v1/account" in paths and "/v1/payouts" in paths and paths.count("/v1/balance_transactions") == 2
+    assert "/v1/account" in paths and "/v1/payouts" in paths and paths.count("/v1/balance_transactions") == 1
 
 
 # --- input refused before Stripe is asked ------------------------------------------------------------------------
@@ -299,7 +299,8 @@ def test_one_failing_probe_among_many_is_retried_by_the_library_and_the_key_stil
     kind, _ = result_of(paste(web, good_key))
 
     assert kind == "success"
-    assert [e["status"] for e in stripe_calls(stripe) if e["path"] == "/v1/disputes"] == [503, 200]
+    probes = [e for e in stripe_calls(stripe) if e["path"] == "/v1/disputes" and e["query"].get("limit") == ["1"]]
+    assert [e["status"] for e in probes] == [503, 200]  # (the import that follows reads its own page)
 
 
 # --- missing permissions ---------------------------------------------------------------------------------------

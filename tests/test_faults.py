@@ -209,7 +209,7 @@ def test_an_import_page_failing_keeps_every_committed_page_and_says_why(faulty_a
                     "refunds": rows(Refund, connection)}[stage] == []
     if stage == "reconciliation":
         oldest_paid = min((p for p in rows(Payout, connection) if p.status == "paid"), key=lambda p: p.created)
-        assert oldest_paid.reconciliation == "pending" and oldest_paid.reconciled_at is None
+        assert oldest_paid.reconciliation == "waiting" and oldest_paid.reconciled_at is None
 
     # The account page says the import failed, why, and how far it got.
     lena.post("/language", {"lang": "en", "next": "/"})

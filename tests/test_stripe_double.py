@@ -660,3 +660,19 @@ def test_pages_equal_sorting_everything(created, limit, window, cursor):
         before, _ = collection.page(limit, ending_before=pivot.id)
         everything = sorted(records, key=lambda r: (r.created, r.id), reverse=True)
         assert before == everything[:everything.index(pivot)][-limit:]
+
+
+def test_the_double_knows_every_balance_transaction_type_of_the_pinned_api_with_its_category_and_balance():
+    import re as _re
+    from pathlib import Path as _Path
+
+    import stripe as _stripe
+    from envoix.stripe_double.objects import TYPES
+
+    source = (_Path(_stripe.__file__).parent / "_balance_transaction.py").read_text()
+    literal = source[source.index("    type: Union["):]
+    pinned = set(_re.findall(r'^\s+"([a-z_]+)",$', literal[:literal.index("]")], _re.M))
+    assert len(pinned) == 52 and max(map(len, pinned)) == 43
+    assert set(TYPES) == pinned
+    assert {balance for _category, balance in TYPES.values()} <= {"issuing", "payments", "refund_and_dispute_prefunding",
+                                                                  "risk_reserved"}

@@ -74,6 +74,33 @@ def _payout(double, body):
     return {"id": double.add_payout_with_transactions(**body)}
 
 
+def _complete_itemisation(double, body):
+    double.complete_itemisation(body["account_id"], body["payout_id"])
+    return {"ok": True}
+
+
+def _fail_payout(double, body):
+    body = dict(body)
+    return {"balance_transaction": double.fail_payout(body.pop("account_id"), body.pop("payout_id"), **body)}
+
+
+def _pay_out_available(double, body):
+    return {"id": double.pay_out_available(**body)}
+
+
+def _payout_report(double, body):
+    return {"report": double.payout_report(body["account_id"], body["payout_id"])}
+
+
+def _odd_object(double, body):
+    double.make_odd(body["account_id"], body["object_id"], body.get("changes"), body.get("remove", ()))
+    return {"ok": True}
+
+
+def _reconciliation_world(double, body):
+    return {"payouts": double.add_reconciliation_world(body["account_id"])}
+
+
 def _balance_transactions(double, body):
     return {"ids": double.add_balance_transactions(**body)}
 
@@ -110,6 +137,10 @@ POSTS = {
     "/_double/balance_transactions": _balance_transactions, "/_double/connect": _connect,
     "/_double/disconnect": _disconnect, "/_double/apps/expire_tokens": _expire_app_tokens,
     "/_double/apps/uninstall": _uninstall, "/_double/apps/listing_install": _listing_install,
+    "/_double/payouts/complete_itemisation": _complete_itemisation,
+    "/_double/payouts/fail": _fail_payout, "/_double/payouts/pay_out_available": _pay_out_available,
+    "/_double/payouts/report": _payout_report, "/_double/reconciliation_world": _reconciliation_world,
+    "/_double/odd_object": _odd_object,
 }
 GETS = {"/_double/requests": _requests, "/_double/state": _state, "/_double/counts": _counts}
 

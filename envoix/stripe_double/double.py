@@ -151,10 +151,39 @@ class StripeDouble:
         with self.state.lock:
             return marketplace.listing_install(self.state, redirect_uri, account_id, signing_secret, timestamp)
 
-    def add_payout_with_transactions(self, account_id, n_transactions, mismatch_cents=0):
+    def add_payout_with_transactions(self, account_id, n_transactions, mismatch_cents=0, **options):
+        """options: status, automatic, reconciliation_status ("in_progress"), currency, types, refunds."""
         with self.state.lock:
             return data.add_payout_with_transactions(self.state.accounts[account_id], self.clock, n_transactions,
-                                                     mismatch_cents)
+                                                     mismatch_cents, **options)
+
+    def complete_itemisation(self, account_id, payout_id):
+        with self.state.lock:
+            data.complete_itemisation(self.state.accounts[account_id], payout_id)
+
+    def fail_payout(self, account_id, payout_id, status="failed", **failure):
+        """The payout fails (or is canceled), also after it was reported paid; returns its returned money's txn."""
+        with self.state.lock:
+            return data.fail_payout(self.state.accounts[account_id], self.clock, payout_id, status, **failure)
+
+    def pay_out_available(self, account_id, currency=None):
+        with self.state.lock:
+            return data.pay_out_available(self.state.accounts[account_id], self.clock, currency)
+
+    def payout_report(self, account_id, payout_id):
+        """Stripe's payout reconciliation report for that payout, computed from the double's own records."""
+        with self.state.lock:
+            return data.payout_report(self.state.accounts[account_id], payout_id)
+
+    def make_odd(self, account_id, object_id, changes=None, remove=()):
+        """From now on the object's JSON has these fields set (any JSON value) and those left out."""
+        with self.state.lock:
+            self.state.accounts[account_id].odd[object_id] = (dict(changes or {}), tuple(remove))
+
+    def add_reconciliation_world(self, account_id):
+        """Fill the account with every reconciliation case; {name: payout id}."""
+        with self.state.lock:
+            return data.seed_reconciliation_world(self.state.accounts[account_id], self.clock)
 
     def add_balance_transactions(self, account_id, n):
         with self.state.lock:

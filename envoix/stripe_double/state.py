@@ -108,6 +108,17 @@ class Collection:
         for keys in self.indexes.values():
             keys.sort()
 
+    def change(self, record, name, value):
+        """Set an indexed field of a stored record, keeping its index right."""
+        key = (record.created, record.id)
+        if name in record.indexed:
+            old = self.indexes.get((name, getattr(record, name)), [])
+            position = bisect_left(old, key)
+            if position < len(old) and old[position] == key:
+                del old[position]
+            insort(self.indexes.setdefault((name, value), []), key)
+        setattr(record, name, value)
+
     def newest(self):
         return self.by_id[self.keys[-1][1]] if self.keys else None
 
@@ -173,6 +184,8 @@ class Account:
         self.collections = {t.kind: Collection(t) for t in RECORD_TYPES}
         self.available, self.pending = {}, {}
         self.bank_account = new_id("ba", self.rng)
+        # object id -> (fields to set, fields to leave out) in its JSON: odd objects as Stripe might send them
+        self.odd = {}
 
     def find(self, object_id):
         kind = kind_of(object_id)
