@@ -130,7 +130,8 @@ def child_baseline(api_url, key, requests_file):
                                  http_client=http_client(60))
     services = {
         "/v1/balance_transactions": client.v1.balance_transactions, "/v1/payouts": client.v1.payouts,
-        "/v1/charges": client.v1.charges, "/v1/refunds": client.v1.refunds,
+        "/v1/charges": client.v1.charges, "/v1/refunds": client.v1.refunds, "/v1/invoices": client.v1.invoices,
+        "/v1/disputes": client.v1.disputes,
     }
     calls = [(services[path], params) for path, params in requests]
     objects = 0
@@ -148,6 +149,8 @@ def library_params(query):
         value = values[-1]
         if name.startswith("created["):
             params.setdefault("created", {})[name[8:-1]] = int(value)
+        elif name.startswith("expand["):
+            params.setdefault("expand", []).extend(values)
         elif name == "limit":
             params[name] = int(value)
         else:

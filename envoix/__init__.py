@@ -3,6 +3,7 @@ import logging
 from pathlib import Path
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import cli, config, db, errors, i18n, jobs, log_redaction, security
 from .auth.session import login_manager
@@ -31,18 +32,33 @@ def create_app(test_config=None, environ=None, instance_path=None):
     login_manager.init_app(app)
     i18n.init_app(app)
     errors.init_app(app)
-    jobs.init_app(app, sync_jobs.JOBS, on_worker_start=sync_jobs.ON_WORKER_START)
+    from . import mail
+    from .account import housekeeping
+
+    jobs.init_app(app, sync_jobs.JOBS + mail.JOBS + housekeeping.JOBS, on_worker_start=sync_jobs.ON_WORKER_START)
     _register_blueprints(app)
+    _trust_proxies(app)
     return app
 
 
+def _trust_proxies(app):
+    # Only the proxies the operator names (Heroku's router: 1) may say who the client is and which scheme it used;
+    # with 0, X-Forwarded-* are ignored, so no client can spoof its address past the per-address limits.
+    # The host is never taken from them: absolute links come from ENVOIX_BASE_URL (see connect/oauth_client.py).
+    proxies = app.config.get("ENVOIX_TRUSTED_PROXIES", 0)
+    if proxies:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=0, x_port=0, x_prefix=0)
+
+
 def _register_blueprints(app):
+    from .account import bp as account_bp
     from .accounts import bp as accounts_bp
     from .auth import bp as auth_bp
+    from .bookkeeping import bp as bookkeeping_bp
     from .connect import bp as connect_bp
+    from .legal import bp as legal_bp
     from .main import bp as main_bp
-    from .validate import bp as validate_bp
     from .webhooks import bp as webhooks_bp
 
-    for blueprint in (main_bp, auth_bp, connect_bp, validate_bp, accounts_bp, webhooks_bp, cli.bp):
+    for blueprint in (main_bp, auth_bp, connect_bp, accounts_bp, bookkeeping_bp, webhooks_bp, cli.bp, account_bp, legal_bp):
         app.register_blueprint(blueprint)

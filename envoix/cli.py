@@ -41,7 +41,22 @@ def secrets_rotate():
                     setattr(connection, field, reencrypt(value))
             connection.save()
             count += 1
+        users = _reencrypt_two_factor_secrets(reencrypt)
     click.echo(f"re-encrypted the credentials of {count} connections")
+    click.echo(f"re-encrypted the two-factor secrets of {users} users")
+
+
+def _reencrypt_two_factor_secrets(reencrypt):
+    from .models import User
+
+    count = 0
+    for user in User.select().where(User.totp_secret_encrypted.is_null(False) | User.totp_pending_encrypted.is_null(False)):
+        for field in ("totp_secret_encrypted", "totp_pending_encrypted"):
+            if getattr(user, field):
+                setattr(user, field, reencrypt(getattr(user, field)))
+        user.save()
+        count += 1
+    return count
 
 
 @bp.cli.group("translations")

@@ -1,6 +1,7 @@
 """Every setting Envoix reads, taken from the environment in one place, with its default."""
 import os
 import secrets as _random
+from datetime import timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -54,6 +55,10 @@ def from_environment(instance_path, environ=None):
             instance_path, "encryption_keys", lambda: Fernet.generate_key().decode()
         )
 
+    base_url = _base_url(env.get("ENVOIX_BASE_URL", ""))
+    if production and not base_url:
+        raise ConfigError("ENVOIX_ENV=production needs ENVOIX_BASE_URL: the public origin, e.g. https://envoix.example")
+
     database_url = env.get("DATABASE_URL", "").strip() or (
         "sqlite:///" + str(Path(instance_path) / "envoix.sqlite3")
     )
@@ -68,7 +73,16 @@ def from_environment(instance_path, environ=None):
         "STRIPE_WEBHOOK_SECRET": env.get("STRIPE_WEBHOOK_SECRET", "").strip() or None,
         "STRIPE_API_BASE": env.get("STRIPE_API_BASE", "").strip().rstrip("/") or "https://api.stripe.com",
         "STRIPE_CONNECT_BASE": env.get("STRIPE_CONNECT_BASE", "").strip().rstrip("/") or "https://connect.stripe.com",
-        "STRIPE_OAUTH_SCOPE": _oauth_scope(env.get("STRIPE_OAUTH_SCOPE", "read_only")),
+        "STRIPE_OAUTH_SCOPE": _oauth_scope(env.get("STRIPE_OAUTH_SCOPE", "read_write")),
+        # Which OAuth the OAuth tab speaks: Envoix's Stripe App (the default) or the legacy Connect OAuth.
+        "STRIPE_OAUTH_KIND": _choice("STRIPE_OAUTH_KIND", env.get("STRIPE_OAUTH_KIND", "app"), ("app", "connect")),
+        "STRIPE_MARKETPLACE_BASE": env.get("STRIPE_MARKETPLACE_BASE", "").strip().rstrip("/")
+        or "https://marketplace.stripe.com",
+        "STRIPE_APP_AUTHORIZE_URL": env.get("STRIPE_APP_AUTHORIZE_URL", "").strip() or None,
+        # The App's signing secret (absec_…): verifies the install_signature of installs from the Marketplace listing.
+        "STRIPE_APP_SIGNING_SECRET": env.get("STRIPE_APP_SIGNING_SECRET", "").strip() or None,
+        "ENVOIX_BASE_URL": base_url,
+        "ENVOIX_TRUSTED_PROXIES": _count("ENVOIX_TRUSTED_PROXIES", env.get("ENVOIX_TRUSTED_PROXIES", "0")),
         # How long one Stripe request may take and how often the library retries it (429, 5xx, network).
         "STRIPE_TIMEOUT": float(env.get("STRIPE_TIMEOUT", "20")),
         "STRIPE_MAX_RETRIES": int(env.get("STRIPE_MAX_RETRIES", "2")),
@@ -108,6 +122,24 @@ def from_environment(instance_path, environ=None):
         "ENVOIX_STRIPE_429_BACKOFF_SECONDS": max(0.0, float(env.get("ENVOIX_STRIPE_429_BACKOFF_SECONDS", "0.25"))),
         "KEY_VALIDATIONS_PER_MINUTE": int(env.get("KEY_VALIDATIONS_PER_MINUTE", "10")),
         "LOGIN_FAILURES_PER_15_MINUTES": int(env.get("LOGIN_FAILURES_PER_15_MINUTES", "5")),
+        # --- account security (issue 13) ---
+        # A larger request body is refused with 413 before it is read (webhooks included).
+        "MAX_CONTENT_LENGTH": 1024 * 1024,
+        "MAX_FORM_MEMORY_SIZE": 1024 * 1024,
+        # "Stay logged in": a new cookie at every sign-in, bound to its server-side session (auth/sessions.py).
+        "REMEMBER_COOKIE_DURATION": timedelta(days=30),
+        "SIGNUPS_PER_HOUR_PER_ADDRESS": int(env.get("SIGNUPS_PER_HOUR_PER_ADDRESS", "20")),
+        "SIGNUPS_PER_HOUR": int(env.get("SIGNUPS_PER_HOUR", "200")),
+        "SMTP_URL": env.get("SMTP_URL", "").strip() or None,
+        "MAIL_FROM": env.get("MAIL_FROM", "").strip() or "Envoix <no-reply@localhost>",
+        "MAIL_ATTEMPTS": int(env.get("MAIL_ATTEMPTS", "5")),
+        "MAIL_RETRY_SECONDS": float(env.get("MAIL_RETRY_SECONDS", "30")),
+        "ENVOIX_REQUIRE_VERIFIED_EMAIL": _flag(env.get("ENVOIX_REQUIRE_VERIFIED_EMAIL"), default=production),
+        # Sign-up answers the same whether or not the address has an account ("check your inbox"; the owner is
+        # emailed), and a new user logs in after confirming. Off: CONTRACT.md's 409 and sign-in at sign-up.
+        "ENVOIX_SIGNUP_HIDES_ACCOUNTS": _flag(env.get("ENVOIX_SIGNUP_HIDES_ACCOUNTS"), default=production),
+        "ENVOIX_IMPRINT_FILE": env.get("ENVOIX_IMPRINT_FILE", "").strip() or None,
+        "ENVOIX_PRIVACY_FILE": env.get("ENVOIX_PRIVACY_FILE", "").strip() or None,
     }
 
 
@@ -121,10 +153,42 @@ def _timezone(value):
 
 
 def _oauth_scope(value):
-    scope = (value or "read_only").strip()
+    # Connect OAuth grants read_only only to "extensions", which nobody can create since 2022 (README, "Which OAuth"):
+    # a new platform asking for it gets an error from Stripe, so Envoix asks for read_write whatever was set.
+    scope = (value or "read_write").strip()
     if scope not in ("read_only", "read_write"):
-        raise ConfigError(f"STRIPE_OAUTH_SCOPE must be 'read_only' or 'read_write', not {scope!r}")
-    return scope
+        raise ConfigError(f"STRIPE_OAUTH_SCOPE must be 'read_write' (or the legacy 'read_only'), not {scope!r}")
+    return "read_write"
+
+
+def _choice(name, value, allowed):
+    chosen = (value or allowed[0]).strip().lower()
+    if chosen not in allowed:
+        raise ConfigError(f"{name} must be one of {', '.join(allowed)}, not {chosen!r}")
+    return chosen
+
+
+def _count(name, value):
+    try:
+        number = int((value or "0").strip())
+    except ValueError:
+        number = -1
+    if number < 0:
+        raise ConfigError(f"{name} must be a whole number of 0 or more, not {value!r}")
+    return number
+
+
+def _base_url(value):
+    """`https://host[:port]` without a trailing slash, or None; anything with a path, query or odd scheme is refused."""
+    from urllib.parse import urlsplit
+
+    value = (value or "").strip().rstrip("/")
+    if not value:
+        return None
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.path or parts.query or parts.fragment:
+        raise ConfigError(f"ENVOIX_BASE_URL must be an origin such as https://envoix.example, not {value!r}")
+    return value
 
 
 def _require_real_secrets(secret_key, encryption_keys):

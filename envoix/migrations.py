@@ -9,11 +9,13 @@ A migration that changes data but no table is marked `@data_only` (the schema te
 change the schema).
 """
 import logging
+import re
 
-from peewee import CharField, DateTimeField, IntegerField, Model
+from peewee import (BigIntegerField, BooleanField, CharField, CompositeKey, DateTimeField, ForeignKeyField, IntegerField, Model,
+                    TextField)
 from playhouse.migrate import PostgresqlMigrator, SqliteMigrator, migrate
 
-from . import schema_v1
+from . import models, schema_v1
 from .db import database, is_sqlite
 
 log = logging.getLogger(__name__)
@@ -64,6 +66,87 @@ def _import_run_progress_and_one_active_run(db, migrator):
         )
 
 
+def _connection_status_fields(db, migrator):
+    # lifecycle.py writes a cause code and the missing permissions instead of English text parsed back later;
+    # Stripe App connections keep their kind and the access token's expiry.
+    columns = {column.name for column in db.get_columns("stripe_connection")}
+    added = [(name, field) for name, field in (
+        ("status_code", CharField(max_length=40, null=True)),
+        ("missing_permissions", TextField(null=True)),
+        ("oauth_kind", CharField(max_length=10, null=True)),
+        ("access_expires_at", DateTimeField(null=True)),
+    ) if name not in columns]
+    if added:
+        migrate(*(migrator.add_column("stripe_connection", name, field) for name, field in added))
+    # Rows written before: their reason text becomes the structured fields once.
+    for row in db.execute_sql(
+        "SELECT id, status, status_reason, method FROM stripe_connection WHERE status_reason IS NOT NULL "
+        "AND status_code IS NULL"
+    ).fetchall():
+        code, missing = _cause_from_text(row[2], row[1])
+        db.execute_sql(
+            f"UPDATE stripe_connection SET status_code = {_param()}, missing_permissions = {_param()} WHERE id = {_param()}",
+            (code, missing, row[0]),
+        )
+    db.execute_sql("UPDATE stripe_connection SET oauth_kind = 'connect' WHERE method = 'oauth' AND oauth_kind IS NULL")
+
+
+def _param():
+    return "?" if is_sqlite() else "%s"
+
+
+def _cause_from_text(reason, status):
+    names = " ".join(dict.fromkeys(re.findall(r"\brak_[a-z_]+\b", reason or ""))) or None
+    if names:
+        return "permissions-missing", names
+    if "decrypted" in (reason or ""):
+        return "secret-unreadable", None
+    if "deauthorized" in (reason or ""):
+        return "deauthorized", None
+    if "rejected the key" in (reason or ""):
+        return "key-rejected", None
+    return ("access-revoked" if status == "revoked" else None), None
+
+
+class _AccountOwner11(schema_v1._Frozen):
+    # Frozen as migration 11 creates it (models.AccountOwner may change later: with a migration of its own).
+    stripe_account_id = CharField(max_length=255, unique=True)
+    user = ForeignKeyField(schema_v1.User, on_delete="CASCADE")
+    claimed_at = DateTimeField()
+
+    class Meta:
+        table_name = "account_owner"
+
+
+class _PendingInstall12(schema_v1._Frozen):
+    reference = CharField(max_length=64, unique=True)
+    stripe_account_id = CharField(max_length=255)
+    tokens_encrypted = TextField()
+    created_at = DateTimeField()
+
+    class Meta:
+        table_name = "pending_install"
+
+
+def _one_owner_per_account(db, migrator):
+    db.create_tables([_AccountOwner11], safe=True)
+    # Accounts connected before: their current holder (the earliest active connection) claims them.
+    taken = {row[0] for row in db.execute_sql("SELECT stripe_account_id FROM account_owner").fetchall()}
+    rows = db.execute_sql(
+        "SELECT stripe_account_id, user_id FROM stripe_connection WHERE status IN ('active', 'needs-attention') "
+        "ORDER BY connected_at, id"
+    ).fetchall()
+    for account_id, user_id in rows:
+        if account_id not in taken:
+            db.execute_sql(
+                f"INSERT INTO account_owner (stripe_account_id, user_id, claimed_at) VALUES ({_param()}, {_param()}, "
+                "CURRENT_TIMESTAMP)", (account_id, user_id),
+            )
+            taken.add(account_id)
+
+
+def _pending_installs(db, migrator):
+    db.create_tables([_PendingInstall12], safe=True)
 def _import_run_owner_and_enqueued_at(db, migrator):
     # The worker holding a run, and whether its job reached the queue (sync/runs.py).
     columns = {column.name for column in db.get_columns("import_run")}
@@ -76,6 +159,22 @@ def _import_run_owner_and_enqueued_at(db, migrator):
         migrate(*changes)
 
 
+def _user_account_security_columns(db, migrator):
+    # Email confirmation, a changed address waiting for confirmation, and two-factor sign-in (issue 13).
+    columns = {column.name for column in db.get_columns("user")}
+    wanted = {
+        "email_verified_at": DateTimeField(null=True),
+        "pending_email": CharField(max_length=254, null=True),
+        "totp_secret_encrypted": TextField(null=True),
+        "totp_pending_encrypted": TextField(null=True),
+        "totp_last_step": BigIntegerField(null=True),
+        "recovery_codes": TextField(null=True),
+    }
+    changes = [migrator.add_column("user", name, field) for name, field in wanted.items() if name not in columns]
+    if changes:
+        migrate(*changes)
+
+
 def _import_streams(db, migrator):
     # Streams of an unfinished import read side by side, each with its own cursor (sync/importer.py).
     from .models import ImportStream
@@ -83,6 +182,80 @@ def _import_streams(db, migrator):
     db.create_tables([ImportStream], safe=True)
 
 
+class _UserSession40(schema_v1._Frozen):
+    # As migration 41 creates it (frozen: a later change to models.UserSession gets a migration of its own).
+    user = ForeignKeyField(schema_v1.User, on_delete="CASCADE")
+    key_hash = CharField(max_length=64, unique=True)
+    remember = BooleanField(default=False)
+    user_agent = CharField(max_length=200, null=True)
+    created_at = DateTimeField()
+    last_seen_at = DateTimeField()
+    expires_at = DateTimeField()
+
+    class Meta:
+        table_name = "user_session"
+
+
+class _AccountEvent40(schema_v1._Frozen):
+    user = ForeignKeyField(schema_v1.User, on_delete="CASCADE")
+    kind = CharField(max_length=40)
+    details = TextField(null=True)
+    at = DateTimeField(index=True)
+
+    class Meta:
+        table_name = "account_event"
+
+
+def _user_sessions(db, migrator):
+    # Server-side sessions: logout, a password change and "sign out everywhere" end cookies for good.
+    db.create_tables([_UserSession40], safe=True)
+
+
+def _account_events(db, migrator):
+    # The event log a user sees on /settings (sign-ins, connections, password changes …), cleaned after 90 days.
+    db.create_tables([_AccountEvent40], safe=True)
+
+
+def _stripe_enums_as_text(db, migrator):
+    # balance_transaction.type was VARCHAR(40); the pinned API has a 43-character type and Stripe adds more.
+    # (On SQLite the length is not enforced, but the column's declared type follows models.py all the same.)
+    columns = {"balance_transaction": (("type", False), ("reporting_category", True), ("status", True)),
+               "payout": (("status", False),), "charge": (("status", True),), "refund": (("status", True),)}
+    for table, names in columns.items():
+        declared = {column.name: column.data_type.lower() for column in db.get_columns(table)}
+        changes = [migrator.alter_column_type(table, name, TextField(null=null)) for name, null in names
+                   if declared.get(name, "text") != "text"]
+        if changes:
+            migrate(*changes)
+
+
+def _add_columns(db, table, new_columns, migrator):
+    present = {column.name for column in db.get_columns(table)}
+    changes = [migrator.add_column(table, name, field) for name, field in new_columns if name not in present]
+    if changes:
+        migrate(*changes)
+
+
+def _payout_lifecycle_and_who_paid(db, migrator):
+    # What Stripe says about a payout's itemisation and failure; who paid a charge; a transaction's balance.
+    _add_columns(db, "payout", [
+        ("reconciliation_status", TextField(null=True)), ("failure_code", TextField(null=True)),
+        ("failure_message", TextField(null=True)), ("failure_balance_transaction_id", CharField(max_length=255, null=True)),
+        ("original_payout_id", CharField(max_length=255, null=True)),
+        ("reversed_by_id", CharField(max_length=255, null=True)), ("itemised_at", DateTimeField(null=True)),
+    ], migrator)
+    _add_columns(db, "charge", [
+        ("customer_name", TextField(null=True)), ("customer_email", TextField(null=True)),
+        ("payment_intent_id", CharField(max_length=255, null=True)),
+    ], migrator)
+    _add_columns(db, "balance_transaction", [("balance_type", TextField(null=True))], migrator)
+    # "pending" became "waiting" (the contract's word); every import decides each payout afresh anyway.
+    db.execute_sql("UPDATE payout SET reconciliation = 'waiting' WHERE reconciliation = 'pending'")
+    db.execute_sql("UPDATE payout SET itemised_at = reconciled_at WHERE itemised_at IS NULL AND reconciled_at IS NOT NULL")
+
+
+def _invoices_disputes_unreadable_objects_bookkeeping(db, migrator):
+    db.create_tables([models.Invoice, models.Dispute, models.UnreadableObject, models.BookkeepingSettings], safe=True)
 _TALLY_SQLITE = [
     'CREATE TRIGGER IF NOT EXISTS "balance_transaction_tally_insert" AFTER INSERT ON "balance_transaction" BEGIN '
     'INSERT INTO "transaction_tally" ("connection_id", "shard", "stored") VALUES (NEW."connection_id", 0, 1) '
@@ -115,17 +288,27 @@ _TALLY_POSTGRESQL = [
 ]
 
 
+class _TransactionTally60(schema_v1._Frozen):
+    # As migration 60 creates it (frozen: a later change to models.TransactionTally gets a migration of its own).
+    connection = ForeignKeyField(schema_v1.StripeConnection, on_delete="CASCADE")
+    shard = BigIntegerField(default=0)
+    stored = BigIntegerField(default=0)
+
+    class Meta:
+        table_name = "transaction_tally"
+        primary_key = CompositeKey("connection", "shard")
+
+
 def _transaction_tally(db, migrator):
     # The account cards' count of stored balance transactions, kept by triggers (models.TransactionTally):
-    # counting them per connection on every page view was most of the overview's SQL time.
-    from .models import TransactionTally
-
+    # counting them per connection on every page view was most of the overview's SQL time. (On SQLite a migration
+    # that rebuilds balance_transaction, e.g. alter_column_type, drops its triggers: it must make them again.)
     postgresql = not is_sqlite()
     if postgresql:
         # No import may store rows between the backfill and the triggers (an old worker still running).
         db.execute_sql('LOCK TABLE "balance_transaction" IN SHARE ROW EXCLUSIVE MODE')
     created = not db.table_exists("transaction_tally")
-    db.create_tables([TransactionTally], safe=True)
+    db.create_tables([_TransactionTally60], safe=True)
     for statement in _TALLY_POSTGRESQL if postgresql else _TALLY_SQLITE:
         db.execute_sql(statement)
     if created:
@@ -138,8 +321,18 @@ MIGRATIONS = [
     (1, "create tables", _create_tables),
     (2, "index import runs by connection and time", _index_import_runs_by_connection_and_time),
     (3, "import run progress and one active run per connection", _import_run_progress_and_one_active_run),
+    (10, "connection status code, missing permissions, OAuth kind and token expiry", _connection_status_fields),
+    (11, "one owner per Stripe account", _one_owner_per_account),
+    (12, "pending Marketplace installs", _pending_installs),
+    (20, "stripe enums as text", _stripe_enums_as_text),
+    (21, "payout lifecycle and who paid", _payout_lifecycle_and_who_paid),
+    (22, "invoices, disputes, unreadable objects, bookkeeping settings",
+     _invoices_disputes_unreadable_objects_bookkeeping),
     (30, "import run owner and enqueued_at", _import_run_owner_and_enqueued_at),
     (31, "import streams", _import_streams),
+    (40, "user: email confirmation and two-factor columns", _user_account_security_columns),
+    (41, "user sessions", _user_sessions),
+    (42, "account events", _account_events),
     (60, "transaction tally kept by triggers", _transaction_tally),
 ]
 MIGRATIONS.sort(key=lambda migration: migration[0])

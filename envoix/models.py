@@ -32,14 +32,51 @@ class User(BaseModel):
     password_hash = CharField(max_length=255)
     locale = CharField(max_length=5, null=True)
     created_at = DateTimeField(default=utcnow)
+    # Account security (migration 40): a confirmed address, an address waiting for confirmation after a change,
+    # and two-factor sign-in (the TOTP secret as Fernet ciphertext, recovery codes as SHA-256 digests, JSON list).
+    email_verified_at = DateTimeField(null=True)
+    pending_email = CharField(max_length=254, null=True)
+    totp_secret_encrypted = TextField(null=True)
+    totp_pending_encrypted = TextField(null=True)
+    totp_last_step = BigIntegerField(null=True)
+    recovery_codes = TextField(null=True)
 
     # flask-login's protocol
     is_active = True
     is_authenticated = True
     is_anonymous = False
 
+    # The server-side session this request signed in with (auth/sessions.py); part of the id flask-login keeps in the
+    # session and the remember-me cookie, so deleting the session row ends both.
+    login_key = None
+
     def get_id(self):
-        return str(self.id)
+        return f"{self.id}:{self.login_key}" if self.login_key else str(self.id)
+
+    @property
+    def two_factor_enabled(self):
+        return bool(self.totp_secret_encrypted)
+
+
+class UserSession(BaseModel):
+    """One signed-in browser (migration 41): deleted at logout, by a password change and by "sign out everywhere"."""
+
+    user = ForeignKeyField(User, backref="sessions", on_delete="CASCADE")
+    key_hash = CharField(max_length=64, unique=True)  # SHA-256 of the random key the cookies carry
+    remember = BooleanField(default=False)
+    user_agent = CharField(max_length=200, null=True)
+    created_at = DateTimeField(default=utcnow)
+    last_seen_at = DateTimeField(default=utcnow)
+    expires_at = DateTimeField()
+
+
+class AccountEvent(BaseModel):
+    """What happened to an account, shown to its user on /settings (migration 42); kept 90 days (README)."""
+
+    user = ForeignKeyField(User, backref="events", on_delete="CASCADE")
+    kind = CharField(max_length=40)
+    details = TextField(null=True)  # JSON; never a secret
+    at = DateTimeField(default=utcnow, index=True)
 
 
 class ThrottleHit(BaseModel):
@@ -63,7 +100,13 @@ class StripeConnection(BaseModel):
     method = CharField(max_length=10)
     livemode = BooleanField()
     status = CharField(max_length=20, default="active")
-    status_reason = TextField(null=True)
+    status_reason = TextField(null=True)  # no longer written (migration 10 replaced it with the two below)
+    # Why the connection is not simply active: a lifecycle.Cause value; and the rak_… names a key lacks.
+    status_code = CharField(max_length=40, null=True)
+    missing_permissions = TextField(null=True)  # space-separated
+    # OAuth only: "app" (Stripe App OAuth 2.0, rolling tokens) or "connect" (legacy Connect OAuth); migration 10.
+    oauth_kind = CharField(max_length=10, null=True)
+    access_expires_at = DateTimeField(null=True)  # Stripe App access tokens live one hour
     business_name = CharField(max_length=255, null=True)
     email = CharField(max_length=254, null=True)
     country = CharField(max_length=2, null=True)
@@ -80,6 +123,27 @@ class StripeConnection(BaseModel):
 
     class Meta:
         indexes = ((("user", "stripe_account_id", "livemode", "method"), True),)
+
+
+class AccountOwner(BaseModel):
+    """Which Envoix user holds a Stripe account: one owner per account, enforced by the unique column (migration 11).
+
+    Claimed inside store_connection's transaction; a holder without any active connection left is replaced."""
+
+    stripe_account_id = CharField(max_length=255, unique=True)
+    user = ForeignKeyField(User, on_delete="CASCADE")
+    claimed_at = DateTimeField(default=utcnow)
+
+
+class PendingInstall(BaseModel):
+    """A Stripe App install that started on Stripe's Marketplace listing, kept until the person signs in (migration 12).
+
+    The token answer is Fernet ciphertext; the browser holds only `reference` in a cookie."""
+
+    reference = CharField(max_length=64, unique=True)
+    stripe_account_id = CharField(max_length=255)
+    tokens_encrypted = TextField()
+    created_at = DateTimeField(default=utcnow)
 
 
 class ImportRun(BaseModel):
@@ -159,13 +223,15 @@ class ImportStream(BaseModel):
 class BalanceTransaction(BaseModel):
     connection = ForeignKeyField(StripeConnection, backref="balance_transactions", on_delete="CASCADE")
     stripe_id = CharField(max_length=255)
-    type = CharField(max_length=40)
-    reporting_category = CharField(max_length=60, null=True)
+    # Stripe's enums are open (new values appear with new API versions): text, never a length (migration 20).
+    type = TextField()
+    reporting_category = TextField(null=True)
     amount = BigIntegerField()
     fee = BigIntegerField()
     net = BigIntegerField()
     currency = CharField(max_length=3)
-    status = CharField(max_length=20, null=True)
+    status = TextField(null=True)
+    balance_type = TextField(null=True)  # migration 21
     created = BigIntegerField()
     available_on = BigIntegerField(null=True)
     source_id = CharField(max_length=255, null=True)
@@ -177,21 +243,29 @@ class BalanceTransaction(BaseModel):
 
 
 class Payout(BaseModel):
-    RECONCILIATION = ("pending", "reconciled", "mismatch")
+    RECONCILIATION = ("reconciled", "mismatch", "waiting", "manual", "failed")  # see sync/reconciliation.py
 
     connection = ForeignKeyField(StripeConnection, backref="payouts", on_delete="CASCADE")
     stripe_id = CharField(max_length=255)
     amount = BigIntegerField()
     currency = CharField(max_length=3)
-    status = CharField(max_length=20)
+    status = TextField()
     arrival_date = BigIntegerField(null=True)
     created = BigIntegerField()
     automatic = BooleanField(default=True)
     balance_transaction_id = CharField(max_length=255, null=True)
-    reconciliation = CharField(max_length=20, default="pending")
+    reconciliation = CharField(max_length=20, default="waiting")
     transactions_net = BigIntegerField(null=True)
     difference = BigIntegerField(null=True)
     reconciled_at = DateTimeField(null=True)
+    # Migration 21: Stripe's itemisation state, why it failed, and when its transactions were last read.
+    reconciliation_status = TextField(null=True)
+    failure_code = TextField(null=True)
+    failure_message = TextField(null=True)
+    failure_balance_transaction_id = CharField(max_length=255, null=True)
+    original_payout_id = CharField(max_length=255, null=True)
+    reversed_by_id = CharField(max_length=255, null=True)
+    itemised_at = DateTimeField(null=True)
 
     class Meta:
         indexes = ((("connection", "stripe_id"), True), (("connection", "created"), False))
@@ -203,14 +277,86 @@ class Charge(BaseModel):
     amount = BigIntegerField()
     amount_refunded = BigIntegerField(default=0)
     currency = CharField(max_length=3)
-    status = CharField(max_length=20, null=True)
+    status = TextField(null=True)  # migration 20
     created = BigIntegerField()
     customer_id = CharField(max_length=255, null=True)
     description = TextField(null=True)
     balance_transaction_id = CharField(max_length=255, null=True)
+    # Migration 21: who paid (the expanded customer: rak_customer_read) and the PaymentIntent an invoice names.
+    customer_name = TextField(null=True)
+    customer_email = TextField(null=True)
+    payment_intent_id = CharField(max_length=255, null=True)
 
     class Meta:
         indexes = ((("connection", "stripe_id"), True),)
+
+
+class Invoice(BaseModel):
+    """An invoice with the payment it was paid by: its number goes into the exports (rak_invoice_read)."""
+
+    connection = ForeignKeyField(StripeConnection, backref="invoices", on_delete="CASCADE")
+    stripe_id = CharField(max_length=255)
+    number = TextField(null=True)
+    customer_id = CharField(max_length=255, null=True)
+    customer_name = TextField(null=True)
+    customer_email = TextField(null=True)
+    charge_id = CharField(max_length=255, null=True, index=True)
+    payment_intent_id = CharField(max_length=255, null=True)
+    amount_paid = BigIntegerField(default=0)
+    currency = CharField(max_length=3)
+    status = TextField(null=True)
+    created = BigIntegerField()
+
+    class Meta:
+        indexes = ((("connection", "stripe_id"), True),)
+
+
+class Dispute(BaseModel):
+    """A chargeback: why and how it stands, shown beside its balance transactions (rak_dispute_read)."""
+
+    connection = ForeignKeyField(StripeConnection, backref="disputes", on_delete="CASCADE")
+    stripe_id = CharField(max_length=255)
+    charge_id = CharField(max_length=255, null=True)
+    amount = BigIntegerField()
+    currency = CharField(max_length=3)
+    reason = TextField(null=True)
+    status = TextField(null=True)
+    created = BigIntegerField()
+
+    class Meta:
+        indexes = ((("connection", "stripe_id"), True),)
+
+
+class UnreadableObject(BaseModel):
+    """A Stripe object the import could not read (kept aside, so it never blocks the rest), and why."""
+
+    connection = ForeignKeyField(StripeConnection, backref="unreadable_objects", on_delete="CASCADE")
+    object_type = CharField(max_length=40)  # the list it came from: balance_transactions, payouts, …
+    stripe_id = CharField(max_length=255)  # "" when even the id could not be read
+    reason = TextField()
+    seen_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("connection", "object_type", "stripe_id"), True),)
+
+
+class BookkeepingSettings(BaseModel):
+    """A user's DATEV numbers and accounts; unset accounts take their chart's default (bookkeeping/accounts.py)."""
+
+    user = ForeignKeyField(User, backref="bookkeeping", on_delete="CASCADE", unique=True)
+    chart = CharField(max_length=5, default="SKR03")
+    adviser_number = IntegerField(null=True)  # Beraternummer
+    client_number = IntegerField(null=True)  # Mandantennummer
+    fiscal_year_start_month = IntegerField(default=1)
+    account_length = IntegerField(default=4)
+    clearing_account = IntegerField(null=True)
+    revenue_account = IntegerField(null=True)
+    fees_account = IntegerField(null=True)
+    refunds_account = IntegerField(null=True)
+    disputes_account = IntegerField(null=True)
+    transit_account = IntegerField(null=True)
+    other_account = IntegerField(null=True)
+    updated_at = DateTimeField(default=utcnow)
 
 
 class Refund(BaseModel):
@@ -218,7 +364,7 @@ class Refund(BaseModel):
     stripe_id = CharField(max_length=255)
     amount = BigIntegerField()
     currency = CharField(max_length=3)
-    status = CharField(max_length=20, null=True)
+    status = TextField(null=True)  # migration 20
     created = BigIntegerField()
     charge_id = CharField(max_length=255, null=True)
     balance_transaction_id = CharField(max_length=255, null=True)
@@ -264,5 +410,13 @@ ALL_MODELS = [
     Charge,
     Refund,
     WebhookEvent,
+    UserSession,
+    AccountEvent,
+    AccountOwner,
+    PendingInstall,
+    Invoice,
+    Dispute,
+    UnreadableObject,
+    BookkeepingSettings,
     TransactionTally,
 ]

@@ -20,11 +20,9 @@ class Permission:
 # reliable part, and the form's search box finds a row by it.
 REQUIRED_PERMISSIONS = (
     Permission("rak_accounts_kyc_basic_read", "Accounts", "account", "Connect",
-               _l("Your account's name, country and currency, to label the connection (GET /v1/account).")),
+               _l("Your account's name, country and currency, to label the connection.")),
     Permission("rak_balance_read", "Balance", "balance_transactions", "Core",
                _l("The balance transactions every payout is made of: the core of reconciliation.")),
-    Permission("rak_balance_transaction_source_read", "Balance transaction sources", "balance_transaction_sources", "Core",
-               _l("Which charge, refund or fee each balance transaction comes from.")),
     Permission("rak_charge_read", "Charges", "charges", "Core",
                _l("Your customers' payments, with amounts and fees.")),
     Permission("rak_refund_read", "Refunds", "refunds", "Core",
@@ -32,15 +30,34 @@ REQUIRED_PERMISSIONS = (
     Permission("rak_payout_read", "Payouts", "payouts", "Core",
                _l("The transfers to your bank account that Envoix reconciles.")),
     Permission("rak_customer_read", "Customers", "customers", "Core",
-               _l("Who paid, so a payout's lines can be traced to a customer.")),
+               _l("Who paid: the customer's name and email beside each payment on payout pages and in the CSV export.")),
     Permission("rak_invoice_read", "Invoices", "invoices", "Billing",
-               _l("Invoice numbers, to match payments to your bookkeeping.")),
+               _l("Invoice numbers beside payments and in the exports (DATEV's Belegfeld 1).")),
     Permission("rak_dispute_read", "Disputes", "disputes", "Core",
-               _l("Chargebacks and their fees, which Stripe withholds from payouts.")),
-    Permission("rak_application_fee_read", "Application fees", "application_fees", "Connect",
-               _l("Fees a platform collected on your payments, which also reduce payouts.")),
+               _l("Chargebacks: their reason and state beside the payout lines they took money from.")),
 )
+# Not asked for, because nothing Envoix shows needs them (least privilege): rak_balance_transaction_source_read
+# (a balance transaction names its source's id, which links it to the charges and refunds Envoix imports) and
+# rak_application_fee_read (fees reach Envoix inside each balance transaction's fee).
 REQUIRED_NAMES = tuple(p.name for p in REQUIRED_PERMISSIONS)
+
+# The same reads as Stripe App permissions (stripe-app.json): app names have no rak_ prefix, Stripe folds refunds
+# into charge_read, and the account's own details are connected_account_read (stripe-facts.md, "Which OAuth").
+APP_PERMISSION_OF = {"rak_refund_read": "charge_read", "rak_accounts_kyc_basic_read": "connected_account_read"}
+# Only the App needs it: the account.application.authorized/deauthorized events (install, uninstall).
+APP_ONLY_PERMISSIONS = (("event_read", _l("Notices from Stripe when you install or uninstall Envoix's app, so "
+                                          "Envoix stops reading at once.")),)
+
+
+def app_permissions():
+    """(app permission, purpose) for each read Envoix does, in the table's order, each name once."""
+    seen, listed = set(), []
+    for permission in REQUIRED_PERMISSIONS:
+        name = APP_PERMISSION_OF.get(permission.name, permission.name.removeprefix("rak_"))
+        if name not in seen:
+            seen.add(name)
+            listed.append((name, permission.why))
+    return listed + [item for item in APP_ONLY_PERMISSIONS if item[0] not in seen]
 DASHBOARD = "https://dashboard.stripe.com"
 
 

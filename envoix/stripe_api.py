@@ -70,6 +70,9 @@ class Credentials:
 
     api_key: str = field(repr=False)
     stripe_account: str | None = None
+    # A Stripe App connection's token (app_tokens.AppToken): `current()` is the key to use now, renewed when it
+    # runs out; `expired()` is called once when Stripe answered api_key_expired anyway, then the call is retried.
+    token: object = field(default=None, repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -198,7 +201,7 @@ def _paced(inner, credentials, config):
 def _client(credentials, max_retries=None):
     config = current_app.config
     return stripe.StripeClient(
-        credentials.api_key,
+        credentials.token.current() if credentials.token is not None else credentials.api_key,
         stripe_account=credentials.stripe_account,
         client_id=config.get("STRIPE_CLIENT_ID"),
         base_addresses={"api": config["STRIPE_API_BASE"], "connect": config["STRIPE_CONNECT_BASE"]},
@@ -218,7 +221,9 @@ def _translated_errors():
         yield
     except stripe.AuthenticationError as error:
         message = (error.user_message or str(error) or "").lower()
-        raise KeyRejected("expired" if "expired" in message else "invalid") from None
+        # stripe 16 leaves `error.code` empty: Stripe's code is in the body.
+        code = ((error.json_body or {}).get("error") or {}).get("code") if isinstance(error.json_body, dict) else None
+        raise KeyRejected("expired" if code == "api_key_expired" or "expired" in message else "invalid") from None
     except stripe.PermissionError as error:
         text = str(getattr(error, "user_message", None) or error)
         if getattr(error, "code", None) == "account_invalid" or "does not have access to account" in text:
@@ -244,21 +249,46 @@ def _translated_errors():
 def _account_info(account):
     # stripe 16's objects are not dicts any more (`.get` raises AttributeError): read a plain copy.
     account = account.to_dict() if hasattr(account, "to_dict") else account
-    profile = account.get("business_profile") or {}
-    dashboard = (account.get("settings") or {}).get("dashboard") or {}
+    # Whatever Stripe (or something in between) sent: an account without a usable id is an unreadable answer,
+    # and fields of the wrong type are left out rather than failing the request with a 500.
+    if not isinstance(account, dict) or not isinstance(account.get("id"), str) \
+            or not account["id"].startswith("acct_") or len(account["id"]) > 255:
+        raise StripeUnavailable("the account Stripe answered with has no usable id")
+    profile = _mapping(account.get("business_profile"))
+    dashboard = _mapping(_mapping(account.get("settings")).get("dashboard"))
     return AccountInfo(
         id=account["id"],
-        business_name=profile.get("name") or dashboard.get("display_name"),
-        email=account.get("email"),
-        country=account.get("country"),
-        default_currency=account.get("default_currency"),
+        business_name=_text(profile.get("name")) or _text(dashboard.get("display_name")),
+        email=_text(account.get("email")),
+        country=_text(account.get("country")),
+        default_currency=_text(account.get("default_currency")),
     )
+
+
+def _mapping(value):
+    return value if isinstance(value, dict) else {}
+
+
+def _text(value):
+    return value if isinstance(value, str) else None
+
+
+def _with_renewal(credentials, call):
+    """`call(client)`; when a Stripe App token is called expired, it is renewed once and the call made again."""
+    try:
+        with _translated_errors():
+            return call(_client(credentials))
+    except KeyRejected as rejected:
+        if rejected.reason != "expired" or credentials.token is None:
+            raise
+    credentials.token.expired()
+    with _translated_errors():
+        return call(_client(credentials))
 
 
 def read_account(credentials):
     """GET /v1/account for these credentials."""
-    with _translated_errors():
-        return _account_info(_client(credentials).v1.accounts.retrieve_current())
+    return _with_renewal(credentials, lambda client: _account_info(client.v1.accounts.retrieve_current()))
 
 
 def deauthorize(account_id):
@@ -352,7 +382,11 @@ LISTS = {
     "payouts": lambda c: c.v1.payouts,
     "charges": lambda c: c.v1.charges,
     "refunds": lambda c: c.v1.refunds,
+    "invoices": lambda c: c.v1.invoices,
+    "disputes": lambda c: c.v1.disputes,
 }
+# Read along with each list: who paid a charge (rak_customer_read), which payment paid an invoice.
+LIST_EXPAND = {"charges": ["data.customer"], "invoices": ["data.payments"]}
 
 
 def list_page(credentials, kind, params):
@@ -364,8 +398,25 @@ def list_page(credentials, kind, params):
     """
     if kind not in LISTS:
         raise ValueError(f"not a list Envoix reads: {kind}")
-    with _translated_errors():
-        body = _client(credentials).raw_request("get", f"/v1/{kind}", **params).data
-        if not isinstance(body, dict) or not isinstance(body.get("data"), list):
-            raise ValueError("not a list")
-        return body["data"], bool(body.get("has_more"))
+    if kind in LIST_EXPAND and "payout" not in params:
+        params = {**params, "expand": LIST_EXPAND[kind]}
+    return _with_renewal(credentials, lambda client: _raw_page(client, kind, params))
+
+
+def _raw_page(client, kind, params):
+    body = client.raw_request("get", f"/v1/{kind}", **params).data
+    if not isinstance(body, dict) or not isinstance(body.get("data"), list):
+        raise ValueError("not a list")
+    return body["data"], bool(body.get("has_more"))
+
+
+def read_payout(credentials, payout_id):
+    """GET /v1/payouts/po_…: the payout as Stripe has it now (a plain dict)."""
+    return _with_renewal(credentials, lambda client: _raw_payout(client, payout_id))
+
+
+def _raw_payout(client, payout_id):
+    body = client.raw_request("get", f"/v1/payouts/{payout_id}").data
+    if not isinstance(body, dict) or not body.get("id"):
+        raise ValueError("not a payout")
+    return body

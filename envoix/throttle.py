@@ -67,6 +67,24 @@ def admit(buckets, limit):
     return max(1, first_blocked(buckets, limit))
 
 
+def progressive_wait(bucket, free, window, base_seconds=2, cap_seconds=900):
+    """Seconds `bucket` must still wait: nothing for its first `free` hits in `window`, then 2 s, 4 s, 8 s …
+    after each further hit (at most `cap_seconds`). Slows a guesser down without ever locking anyone else out."""
+    bucket = _stored(bucket)
+    since = utcnow() - window
+    hits = (ThrottleHit.select(fn.COUNT(ThrottleHit.id), fn.MAX(ThrottleHit.at))
+            .where((ThrottleHit.bucket == bucket) & (ThrottleHit.at > since)).tuples().first())
+    count, latest = hits or (0, None)
+    if not count or count < free or latest is None:
+        return 0
+    if isinstance(latest, str):  # SQLite hands MAX() back as text
+        from datetime import datetime
+        latest = datetime.fromisoformat(latest)
+    delay = min(cap_seconds, base_seconds * 2 ** min(count - free, 20))
+    remaining = (latest + timedelta(seconds=delay) - utcnow()).total_seconds()
+    return max(0, int(remaining + 0.999))
+
+
 def record(*buckets):
     ThrottleHit.insert_many([{"bucket": _stored(bucket), "at": utcnow()} for bucket in buckets]).execute()
 

@@ -13,6 +13,7 @@ from tests.support.web import CSRF_META, Web  # noqa: F401
 
 pytest_plugins = [
     "tests.leak_watch",
+    "tests.fixtures_account",
 ]
 
 

@@ -34,7 +34,9 @@ class LiveEnvoix:
             "STRIPE_MAX_RETRIES": "1",
             "STRIPE_TIMEOUT": "5",
             "LOG_LEVEL": "DEBUG",
-            **({"STRIPE_API_BASE": stripe_url, "STRIPE_CONNECT_BASE": stripe_url} if stripe_url else {}),
+            "SIGNUPS_PER_HOUR_PER_ADDRESS": "1000",  # every journey signs up from 127.0.0.1
+            **({"STRIPE_API_BASE": stripe_url, "STRIPE_CONNECT_BASE": stripe_url, "STRIPE_MARKETPLACE_BASE": stripe_url}
+               if stripe_url else {}),
             **({"STRIPE_CLIENT_ID": client_id} if client_id else {}),
             **({"STRIPE_SECRET_KEY": platform_key} if platform_key else {}),
             **(extra_env or {}),

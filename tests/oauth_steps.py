@@ -29,8 +29,16 @@ def callback_path(web):
 
 
 def connect(web):
-    """The whole dance; returns Envoix's answer to the callback."""
-    return web.get(callback_path(web))
+    """The whole dance; returns the result page Envoix's callback sends the browser to (303)."""
+    return back_from_stripe(web, callback_path(web))
+
+
+def back_from_stripe(web, path):
+    """The browser arriving at the callback `path`: it answers 303 to the result page, which is returned."""
+    response = web.get(path)
+    assert response.status_code == 303, response.get_data(as_text=True)[:500]
+    assert "code=" not in response.headers["Location"]
+    return web.get(response.headers["Location"])
 
 
 def query(path):

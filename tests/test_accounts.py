@@ -148,7 +148,7 @@ def test_a_permission_removed_at_stripe_shows_which_one_and_where_to_add_it(app,
         app.extensions["envoix_jobs"]["check_all_connections"]()
 
     checked = steps.reload(connection)
-    assert checked.status == "needs-attention" and "rak_payout_read" in checked.status_reason
+    assert checked.status == "needs-attention" and checked.missing_permissions == "rak_payout_read"
     page = web.get(f"/accounts/{connection.id}").get_data(as_text=True)
     assert 'data-status="needs-attention"' in page and steps.markers(page, "fix") == ["key-permissions"]
     assert "<code>rak_payout_read</code>" in page and "https://dashboard.stripe.com/test/apikeys" in page

@@ -42,6 +42,8 @@ def path_for(template, connection, payout):
             values[name] = payout.id if isinstance(converter, IntegerConverter) else payout.stripe_id
         elif isinstance(converter, IntegerConverter):
             values[name] = connection.id
+        elif name == "token":  # an emailed link's token (password reset): a made-up one is refused the same
+            values[name] = "not-a-real-token"
         else:
             raise AssertionError(f"{template}: teach path_for what <{name}> is, so the route is checked too")
     return "/".join(str(values[_argument(part)]) if _argument(part) else part for part in template.split("/"))
@@ -99,7 +101,7 @@ def test_another_users_ids_are_not_found_and_nothing_changes(lena, lenas, mallor
     connection, payout = lenas
     path = path_for(template, connection, payout)
     if method == "GET":
-        assert lena.get(path).status_code == 200, f"{path} does not work for its owner, so 404 would prove nothing"
+        assert lena.get(path, follow_redirects=True).status_code == 200, f"{path} does not work for its owner, so 404 would prove nothing"
     before, asked_stripe = snapshot(), len(stripe.requests)
 
     response = mallory.post(path) if method == "POST" else mallory.get(path)
@@ -150,7 +152,7 @@ def test_a_post_without_its_csrf_token_is_refused_and_changes_nothing(app, lena,
         assert CSRF_REFUSED in response.get_data(as_text=True)
     assert snapshot() == before
     with lena.client.session_transaction() as session:
-        assert session.get("_user_id") == str(connection.user_id)  # not even logged out
+        assert session.get("_user_id", "").split(":")[0] == str(connection.user_id)  # not even logged out
 
 
 # --- session fixation ---------------------------------------------------------------------------------------------
@@ -176,7 +178,7 @@ def test_logging_in_starts_a_fresh_session_nothing_planted_survives(app, stripe)
         after = dict(session)
     with database.connection_context():
         lena_id = str(User.get(User.email == "lena@example.com").id)
-    assert after.get("_user_id") == lena_id and after.get("_fresh") is True
+    assert after.get("_user_id", "").split(":")[0] == lena_id and after.get("_fresh") is True
     assert "planted" not in after and "_state_stripe_mallorys-state" not in after
     assert after.get("_id") != "mallorys-session-id"
     assert after.get("csrf_token") != planted.get("csrf_token")
@@ -216,15 +218,15 @@ def test_logging_out_forgets_the_user_and_a_remembered_login(app, stripe):
 
 
 def token_requests(stripe):
-    return [r for r in stripe.requests if r["path"] == "/oauth/token"]
+    return [r for r in stripe.requests if r["path"].endswith("/oauth/token")]
 
 
 def test_a_callback_replayed_after_success_is_refused_and_changes_nothing(lena, stripe):
     path = steps.callback_path(lena)
-    assert steps.result_of(lena.get(path)) == "success"
+    assert steps.result_of(lena.get(path, follow_redirects=True)) == "success"
     before, exchanges = snapshot(), len(token_requests(stripe))
 
-    replay = lena.get(path)
+    replay = lena.get(path, follow_redirects=True)
 
     assert steps.result_of(replay) == "invalid-state" and replay.status_code == 400
     assert snapshot() == before
@@ -237,11 +239,11 @@ def test_a_callback_opened_in_another_users_session_is_refused_and_leaves_the_co
     mallory.sign_up("mallory@example.com")
     lenas_callback = steps.callback_path(lena)
 
-    stolen = mallory.get(lenas_callback)
+    stolen = mallory.get(lenas_callback, follow_redirects=True)
 
     assert steps.result_of(stolen) == "invalid-state"
     assert steps.connections() == [] and token_requests(stripe) == []
-    assert steps.result_of(lena.get(lenas_callback)) == "success"
+    assert steps.result_of(lena.get(lenas_callback, follow_redirects=True)) == "success"
     (connection,) = steps.connections()
     with database.connection_context():
         assert connection.user.email == "lena@example.com"
@@ -262,7 +264,7 @@ def test_a_state_started_by_one_user_does_not_work_for_the_next_user_of_the_same
     with web.client.session_transaction() as session:
         session.update(kept)  # even if the state survived into Mallory's session, it is bound to Lena
 
-    response = web.get(lenas_callback)
+    response = web.get(lenas_callback, follow_redirects=True)
 
     assert steps.result_of(response) == "invalid-state"
     assert steps.connections() == [] and token_requests(stripe) == []
@@ -272,7 +274,7 @@ def test_a_state_started_by_one_user_does_not_work_for_the_next_user_of_the_same
                                    "error=access_denied&state=forged-state"])
 def test_a_callback_without_a_state_this_session_issued_is_refused(lena, stripe, query):
     before, exchanges = snapshot(), len(token_requests(stripe))
-    response = lena.get(f"/connect/oauth/callback?{query}")
+    response = lena.get(f"/connect/oauth/callback?{query}", follow_redirects=True)
     assert steps.result_of(response) == "invalid-state"
     assert snapshot() == before and len(token_requests(stripe)) == exchanges
 

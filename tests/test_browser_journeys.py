@@ -24,12 +24,12 @@ TEXT = {
     "de": {
         "signup": "Ihr Envoix-Konto erstellen",
         "connect_heading": "Stripe verbinden",
-        "oauth_tab": "OAuth (empfohlen)",
+        "oauth_tab": "Mit Stripe",
         "key_tab": "API-Schlüssel",
-        "connect_button": "Mit Stripe verbinden",
+        "connect_button": "Mit Stripe verbinden (empfohlen)",
         "connected": "Verbunden. Envoix importiert jetzt Ihre Transaktionen.",
         "denied": "Sie haben die Verbindung auf der Seite von Stripe abgebrochen. Es wurde nichts gespeichert.",
-        "ineligible": "Ihr Stripe-Konto kann nicht per OAuth verbunden werden.",
+        "ineligible": "Ihr Stripe-Konto lässt sich auf diesem Weg nicht verbinden.",
         "missing_two": "Der Schlüssel funktioniert, aber ihm fehlen 2 Berechtigungen, die Envoix braucht.",
         "confirm_disconnect": "Envoix liest Bäckerei Müller GmbH dann nicht mehr",
         "accounts": "Konten",
@@ -41,12 +41,12 @@ TEXT = {
     "en": {
         "signup": "Create your Envoix account",
         "connect_heading": "Connect Stripe",
-        "oauth_tab": "OAuth (recommended)",
+        "oauth_tab": "With Stripe",
         "key_tab": "API key",
-        "connect_button": "Connect with Stripe",
+        "connect_button": "Connect with Stripe (recommended)",
         "connected": "Connected. Envoix is importing your transactions now.",
         "denied": "You cancelled the connection on Stripe's page. Nothing was stored.",
-        "ineligible": "Your Stripe account cannot be connected by OAuth.",
+        "ineligible": "Your Stripe account cannot be connected this way.",
         "missing_two": "The key works, but it lacks 2 permissions Envoix needs.",
         "confirm_disconnect": "Envoix stops reading Bäckerei Müller GmbH",
         "accounts": "Accounts",
@@ -134,18 +134,20 @@ def sign_up(journey):
 
 
 def click_connect_with_stripe(journey, double):
-    """The button leaves Envoix for the double's /oauth/authorize, which sends the browser straight back."""
+    """The button leaves Envoix for the Stripe App's install link (the double's /oauth/v2/authorize), which sends the
+    browser straight back to the callback, which answers 303 to the result page."""
     page = journey.page
     visited = []
     page.on("request", lambda request: visited.append(request.url) if request.is_navigation_request() else None)
     button = page.get_by_test_id("oauth-start")
     expect(button).to_have_text(TEXT[journey.lang]["connect_button"])
-    with page.expect_navigation(url=re.compile(r"/connect/oauth/callback\?")):
+    with page.expect_navigation(url=re.compile(r"/connect/oauth/result$")):
         button.click()
-    through_stripe = [url for url in visited if url.startswith(double.url + "/oauth/authorize?")]
-    assert through_stripe, f"the browser never went to Stripe's authorize page: {visited}"
+    through_stripe = [url for url in visited if url.startswith(double.url + "/oauth/v2/authorize?")]
+    assert through_stripe, f"the browser never went to the app's install page: {visited}"
+    assert "code=" not in page.url
     asked = {name: values[0] for name, values in parse_qs(urlsplit(through_stripe[0]).query).items()}
-    assert asked["client_id"] == double.client_id and asked["response_type"] == "code"
+    assert asked["client_id"] == double.client_id and asked["state"]
     assert asked["redirect_uri"] == journey.base_url + "/connect/oauth/callback"
     return page.locator("[data-result]")
 
@@ -216,7 +218,10 @@ def test_signing_up_switching_tabs_and_connecting_by_oauth_shows_the_account_car
     journey.shot("3-connected")
 
     assert db.connections(account_id) == [("oauth", "active")]
-    assert account_id in double.connected_accounts
+    assert double.state.installs[account_id]["status"] == "installed"
+    page.reload()  # reloading the result page replays nothing
+    expect(page.locator("[data-result]")).to_have_attribute("data-result", "success")
+    assert db.connections(account_id) == [("oauth", "active")]
 
 
 def test_cancelling_on_stripes_page_shows_denied_and_stores_nothing(open_journey, double, db, lang):
@@ -244,7 +249,7 @@ def test_an_ineligible_account_goes_to_the_key_tab_and_a_corrected_key_connects_
     journey = open_journey("key-fix")
     page = journey.page
     account_id = new_account(double, n_balance_transactions=20, n_payouts=0)
-    lacking = {"rak_payout_read", "rak_balance_transaction_source_read"}
+    lacking = {"rak_payout_read", "rak_invoice_read"}
     key = double.add_restricted_key(account_id, permissions=[p for p in ALL_READ_PERMISSIONS if p not in lacking])
 
     sign_up(journey)
@@ -323,7 +328,7 @@ def test_disconnecting_an_account_swaps_its_card_and_lets_go_at_stripe(open_jour
     journey.shot("3-disconnected")
 
     assert db.connections(account_id) == [("oauth", "disconnected")]
-    assert account_id not in double.connected_accounts
+    assert double.state.installs[account_id]["status"] == "uninstalled"  # through Stripe's Install API
 
 
 def test_the_import_shows_its_progress_until_it_is_done(open_journey, double, db, lang):
@@ -412,6 +417,38 @@ def test_a_payout_page_shows_its_transactions_reconciled_in_the_users_locale(ope
     expect(page.locator(f'[data-payout="{oldest}"]').first).to_have_attribute("data-reconciled", "false")
     expect(page.get_by_test_id("mismatch")).to_contain_text(money(1, lang))
     journey.shot("3-mismatch")
+
+
+def test_installing_the_app_on_stripes_page_and_importing_across_an_access_token_expiry(open_journey, double, db, lang):
+    """The person clicks "Install app" on the (double's) Marketplace page; later the hour of the access token runs
+    out and the next import renews it once and reads every transaction."""
+    journey = open_journey("app-install")
+    page = journey.page
+    account_id = new_account(double, n_balance_transactions=120, n_payouts=2)
+    double.oauth.account_id = account_id
+    double.oauth.decision = "page"
+
+    sign_up(journey)
+    page.get_by_test_id("oauth-start").click()
+    page.wait_for_url(re.compile(re.escape(double.url) + r"/oauth/v2/authorize\?"))
+    journey.shot("1-install-page")
+    with page.expect_navigation(url=re.compile(r"/connect/oauth/result$")):
+        page.click("#approve")
+    expect(page.locator("[data-result]")).to_have_attribute("data-result", "success")
+    journey.shot("2-connected")
+    assert db.wait_for_import(account_id) == "done"
+
+    double.add_balance_transactions(account_id, 30)
+    double.expire_app_tokens()
+    open_account_page(journey, account_id)
+    status = page.locator("[data-import-status]")
+    in_stripe = len(double.account(account_id).collections["balance_transaction"])
+    page.get_by_test_id("import-now").click()
+    expect(status).to_have_attribute("data-imported", str(in_stripe), timeout=IMPORT_TIMEOUT_MS)
+    expect(status).to_have_attribute("data-import-status", "done", timeout=IMPORT_TIMEOUT_MS)
+    journey.shot("3-imported-after-expiry")
+    assert double.app_refreshes == 1
+    assert db.connections(account_id) == [("oauth", "active")]
 
 
 def test_every_page_fits_a_phone_and_the_overview_shows_what_needs_checking_first(open_journey, double, db, lang):

@@ -1,5 +1,7 @@
-"""Connecting a Stripe account by OAuth: the two-tab panel, the dance with Stripe (the double), every outcome."""
+"""Connecting a Stripe account by the legacy Connect OAuth (STRIPE_OAUTH_KIND=connect): the two-tab panel, the
+dance with Stripe (the double), every outcome. The Stripe App flow (the default) is test_connect_app_oauth.py."""
 import time
+from urllib.parse import urlencode
 
 import pytest
 from conftest import make_app
@@ -8,13 +10,18 @@ import oauth_steps as steps
 from envoix import secrets
 
 
+@pytest.fixture
+def app(app_with):
+    return app_with(STRIPE_OAUTH_KIND="connect")
+
+
 # --- the panel -------------------------------------------------------------------------------------------
 
 
 def test_the_panel_offers_oauth_first_and_the_api_key_as_second_tab_in_german(web, user):
     page = web.get("/connect").get_data(as_text=True)
 
-    assert "OAuth (empfohlen)" in page and "API-Schlüssel" in page
+    assert "Mit Stripe verbinden (empfohlen)" in page and "API-Schlüssel" in page
     assert 'data-tab="oauth"' in page and 'id="tab-oauth"' in page
     assert 'href="/connect?tab=key"' in page and 'hx-push-url="true"' in page
     assert 'href="/connect/oauth/start"' in page
@@ -26,8 +33,8 @@ def test_the_oauth_tab_explains_stripes_single_platform_policy_with_an_illustrat
 
     page = web.get("/connect").get_data(as_text=True)
 
-    assert "OAuth (recommended)" in page and "API key" in page
-    assert "Starting in July 2021 &hellip; Only one Platform can be connected to a platform-controlled Stripe account at any one time." in page
+    assert "Connect with Stripe (recommended)" in page and "API key" in page
+    assert "Since July 2021 Stripe lets only one platform at a time connect to an account that a platform manages." in page
     assert "no experience with API keys" in page
     assert 'src="/static/img/stripe-ineligible-accounts-en.svg"' in page
     assert 'alt="Drawing of Stripe' in page
@@ -85,7 +92,7 @@ def test_start_sends_the_user_to_stripe_with_every_parameter_and_a_fresh_state(w
     params = steps.query(url)
     assert params["response_type"] == "code"
     assert params["client_id"] == stripe.client_id
-    assert params["scope"] == "read_only"
+    assert params["scope"] == "read_write"  # read_only is only for extensions nobody can create any more
     assert params["redirect_uri"] == "http://localhost/connect/oauth/callback"
     assert params["stripe_user[email]"] == "lena@example.com"
     assert len(params["state"]) >= 20
@@ -104,7 +111,7 @@ def test_connecting_by_oauth_stores_the_account_with_encrypted_tokens(web, user,
     assert f'data-account="{connection.stripe_account_id}"' in page and 'data-livemode="false"' in page
     assert 'data-tab="oauth"' in page
     assert connection.user_id == user.id and connection.method == "oauth" and connection.status == "active"
-    assert connection.livemode is False and connection.scope == "read_only"
+    assert connection.livemode is False and connection.scope == "read_write"
     assert connection.stripe_account_id.startswith("acct_") and connection.country
     with app.app_context():
         access_token = secrets.decrypt(connection.secret_encrypted)
@@ -138,9 +145,9 @@ def test_an_account_stripe_lists_as_ineligible_comes_back_denied_and_leads_to_th
 
 def test_a_state_is_single_use(web, user, stripe):
     path = steps.callback_path(web)
-    assert steps.result_of(web.get(path)) == "success"
+    assert steps.result_of(steps.back_from_stripe(web, path)) == "success"
 
-    replay = web.get(path)
+    replay = steps.back_from_stripe(web, path)
 
     assert replay.status_code == 400
     assert steps.result_of(replay) == "invalid-state"
@@ -154,12 +161,12 @@ def test_a_state_from_another_browser_is_refused_and_nothing_is_stored(web, user
     other = Web(app.test_client())
     other.sign_up(email="mallory@example.com")
 
-    response = other.get(path)
+    response = steps.back_from_stripe(other, path)
 
     assert steps.result_of(response) == "invalid-state"
     assert steps.connections() == []
     # Lena's own state is still good afterwards.
-    assert steps.result_of(web.get(path)) == "success"
+    assert steps.result_of(steps.back_from_stripe(web, path)) == "success"
 
 
 def test_a_state_older_than_ten_minutes_is_refused(web, user, stripe):
@@ -169,7 +176,7 @@ def test_a_state_older_than_ten_minutes_is_refused(web, user, stripe):
         assert session[key]["exp"] - time.time() == pytest.approx(600, abs=30)
         session[key] = {**session[key], "exp": time.time() - 1}
 
-    response = web.get(path)
+    response = steps.back_from_stripe(web, path)
 
     assert steps.result_of(response) == "invalid-state"
     assert steps.connections() == []
@@ -181,7 +188,7 @@ def test_a_missing_or_unknown_state_is_refused_before_anything_else(web, user, s
     steps.start(web)
     before = len(stripe.requests)
 
-    response = web.get(f"/connect/oauth/callback?{query}")
+    response = steps.back_from_stripe(web, f"/connect/oauth/callback?{query}")
 
     assert response.status_code == 400
     assert steps.result_of(response) == "invalid-state"
@@ -191,10 +198,10 @@ def test_a_missing_or_unknown_state_is_refused_before_anything_else(web, user, s
 
 def test_reusing_an_authorization_code_says_to_start_again(web, user, stripe):
     first = steps.callback_path(web)
-    assert steps.result_of(web.get(first)) == "success"
+    assert steps.result_of(steps.back_from_stripe(web, first)) == "success"
     fresh_state = steps.query(steps.start(web))["state"]
 
-    response = web.get(f"/connect/oauth/callback?code={steps.query(first)['code']}&state={fresh_state}")
+    response = steps.back_from_stripe(web, f"/connect/oauth/callback?code={steps.query(first)['code']}&state={fresh_state}")
 
     assert response.status_code == 400
     assert steps.result_of(response) == "oauth-error"
@@ -205,13 +212,14 @@ def test_reusing_an_authorization_code_says_to_start_again(web, user, stripe):
 def test_other_stripe_errors_are_shown_escaped_and_nothing_is_stored(web, user, stripe):
     state = steps.query(steps.start(web))["state"]
 
-    response = web.get("/connect/oauth/callback", query_string={
-        "error": "invalid_scope", "error_description": "<script>alert(1)</script> scope is bad", "state": state})
+    response = steps.back_from_stripe(web, "/connect/oauth/callback?" + urlencode({
+        "error": "invalid_scope", "error_description": "<script>alert(1)</script> scope is bad", "state": state}))
 
     assert response.status_code == 400
     assert steps.result_of(response) == "oauth-error"
     page = response.get_data(as_text=True)
-    assert "invalid_scope" in page and "&lt;script&gt;alert(1)&lt;/script&gt; scope is bad" in page
+    # Stripe's code is named; its description (which may echo what was sent) reaches no page.
+    assert "invalid_scope" in page and "scope is bad" not in page
     assert "<script>alert(1)" not in page
     assert steps.connections() == []
 
@@ -224,7 +232,7 @@ def test_stripe_failing_after_retries_stores_nothing(web, user, stripe, app, whe
     fail(stripe, where, failure)
     connected_before = set(stripe.connected_accounts)
 
-    response = web.get(path)
+    response = steps.back_from_stripe(web, path)
 
     assert response.status_code == 503
     assert steps.result_of(response) == "stripe-unavailable"
@@ -297,3 +305,32 @@ def fail(stripe, where, failure):
     """Every attempt (first try and retries) at the token exchange or the account read fails this way."""
     path = {"token": "/oauth/token", "account": "/v1/account"}[where]
     stripe.add_fault(path, failure, times=5, **({"seconds": 1} if failure == "timeout" else {}))
+
+
+def test_pending_states_are_bounded_so_the_session_cookie_never_grows_past_what_servers_accept(web, user, stripe):
+    for _ in range(200):
+        steps.start(web)
+
+    with web.client.session_transaction() as session:
+        assert len([key for key in session if key.startswith("_state_stripe_")]) == 5
+    assert web.get("/connect").status_code == 200
+    assert steps.result_of(steps.connect(web)) == "success"
+
+
+@pytest.mark.parametrize("error, description", [
+    ("invalid_request", "Standard OAuth is disabled for this Stripe Connect integration. Use Express or Custom."),
+    ("invalid_request", "We've temporarily restricted Standard OAuth for this Stripe integration as a security measure."),
+    ("invalid_client", "No such API key: sk_test_****abcd"),
+])
+def test_operator_side_refusals_are_a_set_up_problem_and_stripes_words_stay_in_the_log(
+        web, user, stripe, caplog, error, description):
+    state = steps.query(steps.start(web))["state"]
+
+    response = steps.back_from_stripe(web, "/connect/oauth/callback?" + urlencode(
+        {"error": error, "error_description": description, "state": state}))
+
+    page = response.get_data(as_text=True)
+    assert steps.result_of(response) == "oauth-error"
+    assert "noch nicht eingerichtet; der Betreiber wurde benachrichtigt" in page
+    assert description[:20] not in page and 'data-testid="to-key-tab"' in page
+    assert any(description[:20] in record.getMessage() for record in caplog.records)

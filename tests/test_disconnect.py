@@ -8,6 +8,13 @@ from envoix.models import BalanceTransaction, User
 
 
 @pytest.fixture
+def app(app_with):
+    # Letting go at Stripe as Connect OAuth does it (deauthorize); a Stripe App's disconnect (the Install API's
+    # uninstall) is in test_connect_app_oauth.py.
+    return app_with(STRIPE_OAUTH_KIND="connect")
+
+
+@pytest.fixture
 def oauth_connection(web, user, stripe):
     """Lena connected her Stripe account by OAuth, and Envoix has imported its history."""
     stripe.oauth.account_id = stripe.add_account(business_name="Hofladen Berger", n_balance_transactions=12, n_payouts=2)

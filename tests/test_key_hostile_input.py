@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from envoix.db import database
 from envoix.models import StripeConnection
-from envoix.validate.restricted_key import RESTRICTED_KEY_SHAPE
+from envoix.connect.restricted_key import RESTRICTED_KEY_SHAPE
 
 RESULT = re.compile(r'data-result="([^"]*)"')
 PREFIXES = ["rk_live_", "rk_test_", "sk_live_", "sk_test_", "pk_live_", "pk_test_", "rk_", "rk_prod_", ""]

@@ -76,8 +76,10 @@ def test_oauth_tokens_are_stored_as_ciphertext_and_never_shown(app, web, user, s
 
     assert steps.result_of(response) == "success"
     (connection,) = steps.connections()
-    (access_token,) = [k.secret for k in stripe.state.keys.values() if k.kind == "oauth" and k.account_id == shop]
-    (refresh_token,) = [t for t, grant in stripe.state.refresh_tokens.items() if grant.account_id == shop]
+    (access_token,) = [k.secret for k in stripe.state.keys.values()
+                       if k.kind in ("oauth", "app") and k.account_id == shop]
+    (refresh_token,) = [t for t, grant in {**stripe.state.refresh_tokens, **stripe.state.app_refresh_tokens}.items()
+                        if grant.account_id == shop]
     assert_ciphertext_of(connection.secret_encrypted, access_token, app)
     assert_ciphertext_of(connection.refresh_token_encrypted, refresh_token, app)
     for secret in (access_token, refresh_token, stripe.platform_secret_key):

@@ -59,6 +59,7 @@ def test_production_with_real_secrets_starts_with_secure_cookies(tmp_path):
         "ENVOIX_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
         "DATABASE_URL": f"sqlite:///{tmp_path / 'prod.sqlite3'}",
         "REDIS_URL": "redis://127.0.0.1:6379/0",
+        "ENVOIX_BASE_URL": "https://envoix.example",
     }
     app = create_app(environ=environ, instance_path=str(tmp_path))
     assert app.config["SESSION_COOKIE_SECURE"] and app.config["SESSION_COOKIE_HTTPONLY"]

@@ -48,6 +48,7 @@ def test_hsts_in_production_and_not_in_development(tmp_path, client):
         "ENVOIX_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
         "DATABASE_URL": f"sqlite:///{tmp_path / 'prod.sqlite3'}",
         "REDIS_URL": "redis://127.0.0.1:6379/6",
+        "ENVOIX_BASE_URL": "https://envoix.example",
     }, instance_path=str(tmp_path))
     response = production.test_client().get("/login", base_url="https://envoix.example")
     assert response.status_code == 200

@@ -46,7 +46,7 @@ def test_disconnecting_on_stripes_side_marks_the_connection_revoked_and_offers_a
     assert response.status_code == 200
     (connection,) = steps.connections()
     assert connection.status == "revoked"
-    assert "deauthorized" in connection.status_reason
+    assert connection.status_code == "deauthorized"
     assert connection.secret_encrypted is None and connection.refresh_token_encrypted is None
     assert recorded_events() == [(event["id"], "account.application.deauthorized")]
     # The account card (as /accounts shows it) offers the way back.

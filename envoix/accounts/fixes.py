@@ -1,12 +1,11 @@
 """How the user repairs a connection Stripe no longer honours: which way back, which permissions to add."""
-import re
 from dataclasses import dataclass
 
 from flask import current_app, url_for
 
+from .. import lifecycle
+from ..lifecycle import Status
 from ..permissions import api_keys_url, create_key_url
-
-PERMISSION_NAME = re.compile(r"\brak_[a-z_]+\b")
 
 
 @dataclass(frozen=True)
@@ -24,12 +23,12 @@ def _url(endpoint, **values):
 
 def fix_for(connection):
     """What to offer for a revoked or needs-attention connection; None when nothing needs fixing."""
-    if connection.status not in ("revoked", "needs-attention"):
+    if connection.status not in (Status.REVOKED.value, Status.NEEDS_ATTENTION.value):
         return None
     if connection.method == "oauth":
         return Fix("reconnect-oauth", _url("connect.oauth_start"))
     key_tab = _url("connect.panel", tab="key")
-    missing = tuple(dict.fromkeys(PERMISSION_NAME.findall(connection.status_reason or "")))
-    if connection.status == "needs-attention" and missing:
+    missing = lifecycle.missing(connection)
+    if connection.status == Status.NEEDS_ATTENTION.value and missing:
         return Fix("key-permissions", key_tab, missing, api_keys_url(connection.livemode))
     return Fix("new-key", key_tab, dashboard_url=create_key_url(connection.livemode))

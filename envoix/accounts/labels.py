@@ -11,7 +11,8 @@ from markupsafe import Markup
 
 CONNECTION_STATUS = {"active": _l("active"), "revoked": _l("revoked"), "disconnected": _l("disconnected"),
                      "needs-attention": _l("needs attention")}
-RECONCILIATION = {"reconciled": _l("reconciled"), "mismatch": _l("mismatch"), "pending": _l("pending")}
+RECONCILIATION = {"reconciled": _l("reconciled"), "mismatch": _l("mismatch"), "waiting": _l("waiting"),
+                  "manual": _l("manual payout"), "failed": _l("failed"), "pending": _l("pending")}
 RUN = {"queued": _l("Import queued"), "running": _l("Importing"), "retrying": _l("Retrying"), "done": _l("Imported"),
        "failed": _l("Import failed")}
 STAGE = {"balance_transactions": _l("balance transactions"), "payouts": _l("payouts"), "charges": _l("charges"),

@@ -26,7 +26,7 @@ from .fixes import fix_for
 
 PAYOUTS_PER_PAGE = 100
 # ImportRun.status -> the contract's data-import-status ("retrying" is a running import that waits).
-RECONCILIATION = ("reconciled", "mismatch", "pending")  # Payout.reconciliation's values
+RECONCILIATION = ("reconciled", "mismatch", "waiting")  # Payout.reconciliation's values counted on the pages
 CONTRACT_STATUS = {"queued": "queued", "running": "running", "retrying": "running", "done": "done", "failed": "failed"}
 
 

@@ -1,18 +1,22 @@
 """Routes of the account pages: the list, one account (with its live import progress), a payout, the CSV export."""
 from datetime import datetime, timezone
 
-from flask import Response, flash, redirect, request, stream_with_context, url_for
+from flask import Response, abort, flash, redirect, request, stream_with_context, url_for
 from flask_babel import format_date
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from playhouse.flask_utils import get_object_or_404
 
+from ..bookkeeping import report
 from ..models import Payout, StripeConnection
 from ..money import format_money
 from ..rendering import page_or_fragment, wants_fragment
 from ..sync import jobs as import_jobs
-from ..sync import runs
+from ..sync import problems, reconciliation, runs
 from . import bp, export, labels, overview, periods
+
+
+MAX_PAGE = 10**6
 
 
 @bp.app_template_filter("money")
@@ -55,12 +59,25 @@ def index():
 @login_required
 def detail(connection_id):
     connection = _own_connection(connection_id)
-    payout_page = max(1, request.args.get("page", 1, type=int))
+    # Clamped: a page number beyond what SQL's OFFSET can hold (2^63) would be a database error, not an empty page.
+    payout_page = min(max(1, request.args.get("page", 1, type=int)), MAX_PAGE)
     payouts, more = overview.payouts_page(connection, payout_page)
     return page_or_fragment(
         "accounts/detail.html", "accounts/_payouts.html", connection=connection,
         summary=overview.account_summary(connection), payouts=payouts, payout_page=payout_page, more=more,
+        period=report.of_period(connection, *report.parse_period(request.args)),
+        unreadable=report.unreadable_objects(connection),
     )
+
+
+@bp.route("/accounts/<int:connection_id>/categories")
+@login_required
+def categories(connection_id):
+    """The account's payouts of a chosen period by reporting category (the detail page's partial, alone)."""
+    connection = _own_connection(connection_id)
+    period = report.of_period(connection, *report.parse_period(request.args))
+    return page_or_fragment("accounts/categories.html", "accounts/_period_categories.html",
+                            status=400 if period.error else 200, connection=connection, period=period)
 
 
 @bp.route("/accounts/<int:connection_id>/progress")
@@ -100,10 +117,30 @@ def _import_status(connection, status=200, notice=None):
 @bp.route("/accounts/<int:connection_id>/payouts/<po_id>")
 @login_required
 def payout(connection_id, po_id):
-    connection = _own_connection(connection_id)
+    return _payout_page(_own_connection(connection_id), po_id)
+
+
+def _payout_page(connection, po_id, status=200, notice=None, notice_ok=False):
     payout = get_object_or_404(overview.own_payouts(connection), Payout.stripe_id == po_id)
-    return page_or_fragment("accounts/payout.html", "accounts/_payout_lines.html",
-                            connection=connection, lines=overview.payout_lines(connection, payout))
+    lines = overview.payout_lines(connection, payout)
+    details = report.payout_details(connection, lines.payout, lines.transactions)
+    return page_or_fragment("accounts/payout.html", "accounts/_payout_lines.html", status=status, connection=connection,
+                            lines=lines, details=details, notice=notice, notice_ok=notice_ok)
+
+
+@bp.route("/accounts/<int:connection_id>/payouts/<po_id>/check", methods=["POST"])
+@login_required
+def check_payout(connection_id, po_id):
+    """"Check again": read the payout and what it settled from Stripe now, and decide its reconciliation again."""
+    connection = _own_connection(connection_id)
+    if "\x00" in po_id or len(po_id) > 255:  # PostgreSQL refuses NUL in text; no Stripe id is that long
+        abort(404)
+    payout = get_object_or_404(overview.own_payouts(connection), Payout.stripe_id == po_id)
+    problem = reconciliation.check_again_now(connection, payout)
+    if problem is None:
+        return _payout_page(connection, po_id, notice=_("Checked with Stripe just now."), notice_ok=True)
+    status = 503 if problem == problems.STRIPE_UNAVAILABLE else 409
+    return _payout_page(connection, po_id, status, problems.describe(problem))
 
 
 @bp.route("/accounts/<int:connection_id>/export.csv")
@@ -112,5 +149,5 @@ def export_csv(connection_id):
     connection = _own_connection(connection_id)
     return Response(
         stream_with_context(export.csv_rows(connection)), mimetype="text/csv",
-        headers={"Content-Disposition": f'attachment; filename="{export.filename(connection)}"'},
+        headers={"Content-Disposition": export.content_disposition(connection)},
     )

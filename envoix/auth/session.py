@@ -3,24 +3,18 @@ from flask import Response, redirect, request, url_for
 from flask_babel import lazy_gettext as _l
 from flask_login import LoginManager
 
-from ..db import Prepared
-from ..models import User
 from ..rendering import wants_fragment
+from . import sessions
 
 login_manager = LoginManager()
 login_manager.login_message = _l("Please log in to continue.")
 login_manager.session_protection = "basic"
 
 
-# Every signed-in request loads its user: written once (see db.Prepared).
-_user_by_id = Prepared(User, lambda user_id: User.select().where(User.id == user_id))
-
-
 @login_manager.user_loader
 def load_user(user_id):
-    if not str(user_id).isdigit():
-        return None
-    return _user_by_id.first(int(user_id))
+    # "<user id>:<session key>" from the session or the remember-me cookie; only a live server-side session counts.
+    return sessions.load(user_id)
 
 
 @login_manager.unauthorized_handler

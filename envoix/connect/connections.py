@@ -1,9 +1,10 @@
 """Storing a Stripe connection, by OAuth or by restricted key: one row per account and mode, first import queued."""
 from peewee import IntegrityError
 
-from .. import secrets
+from .. import lifecycle, secrets
 from ..db import database
-from ..models import StripeConnection, utcnow
+from ..lifecycle import IMPORTABLE
+from ..models import AccountOwner, StripeConnection, utcnow
 from ..sync import jobs as import_jobs
 
 
@@ -15,7 +16,8 @@ class AlreadyConnectedElsewhere(Exception):
         self.account_id = account_id
 
 
-def store_connection(user, account_info, method, livemode, secret, refresh_token=None, scope=None):
+def store_connection(user, account_info, method, livemode, secret, refresh_token=None, scope=None,
+                     oauth_kind=None, access_expires_at=None):
     """Create or update `user`'s connection to the Stripe account `account_info` and queue its first import.
 
     user          the signed-in `User`
@@ -25,7 +27,9 @@ def store_connection(user, account_info, method, livemode, secret, refresh_token
     secret        plaintext access token (OAuth) or restricted key (api_key); stored encrypted,
                   shown only as `secrets.mask(secret)`
     refresh_token plaintext `rt_…` (OAuth only), stored encrypted
-    scope         "read_only" / "read_write" (OAuth only)
+    scope         "read_write" / "stripe_apps" (OAuth only)
+    oauth_kind    "app" (Stripe App, rolling tokens) or "connect" (OAuth only)
+    access_expires_at  when the App's access token runs out (naive UTC)
 
     Returns the saved `StripeConnection` (status "active"). The same account connected again by the same
     user in the same mode and method updates that row (a new key replaces the old one, the imported
@@ -35,8 +39,9 @@ def store_connection(user, account_info, method, livemode, secret, refresh_token
     if method not in StripeConnection.METHODS:
         raise ValueError(f"unknown connection method {method!r}")
     with database.atomic():
-        _refuse_if_connected_elsewhere(user, account_info.id)
-        connection = _save(user, account_info, method, bool(livemode), secret, refresh_token, scope)
+        _claim(user, account_info.id)
+        connection = _save(user, account_info, method, bool(livemode), secret, refresh_token, scope,
+                           oauth_kind, access_expires_at)
     _queue_first_import(connection)
     return connection
 
@@ -70,29 +75,54 @@ def _account_fields(account_info):
     )
 
 
-def _refuse_if_connected_elsewhere(user, account_id):
-    # One Stripe account, one Envoix user: a second user's OAuth connection would share (and could
-    # deauthorize) the first one's access, and its data belongs to whoever connected it first.
-    taken = StripeConnection.select().where(
-        (StripeConnection.stripe_account_id == account_id)
-        & (StripeConnection.user != user)
-        & (StripeConnection.status == "active")
-    ).exists()
-    if taken:
+def _claim(user, account_id):
+    """Make `user` the account's one owner, or raise AlreadyConnectedElsewhere.
+
+    One Stripe account, one Envoix user: a second user's OAuth connection would share (and could deauthorize)
+    the first one's access, and its data belongs to whoever connected it first. The database enforces it: the
+    owner row is unique per account, so two users pasting the same key at the same moment cannot both insert
+    it (the loser's IntegrityError is AlreadyConnectedElsewhere), and taking over from an owner with nothing
+    active left is a compare-and-swap on the old owner.
+    """
+    owner = AccountOwner.get_or_none(AccountOwner.stripe_account_id == account_id)
+    if owner is None:
+        try:
+            with database.atomic():
+                AccountOwner.create(stripe_account_id=account_id, user=user)
+            return
+        except IntegrityError:
+            # Someone claimed it at the same moment: the unique row decides whose it is.
+            owner = AccountOwner.get(AccountOwner.stripe_account_id == account_id)
+    if owner.user_id == user.id:
+        return
+    if _holds_active(owner.user_id, account_id):
+        raise AlreadyConnectedElsewhere(account_id)
+    taken_over = (
+        AccountOwner.update(user=user, claimed_at=utcnow())
+        .where((AccountOwner.id == owner.id) & (AccountOwner.user == owner.user_id))
+        .execute()
+    )
+    if not taken_over:
         raise AlreadyConnectedElsewhere(account_id)
 
 
-def _save(user, account_info, method, livemode, secret, refresh_token, scope):
+def _holds_active(user_id, account_id):
+    return StripeConnection.select().where(
+        (StripeConnection.stripe_account_id == account_id) & (StripeConnection.user == user_id)
+        & StripeConnection.status.in_(IMPORTABLE)
+    ).exists()
+
+
+def _save(user, account_info, method, livemode, secret, refresh_token, scope, oauth_kind, access_expires_at):
     fields = dict(
-        status="active",
-        status_reason=None,
+        **lifecycle.connected_fields(),
         **_account_fields(account_info),
         secret_encrypted=secrets.encrypt(secret),
         secret_hint=secrets.mask(secret),
         refresh_token_encrypted=secrets.encrypt(refresh_token) if refresh_token else None,
         scope=scope,
-        updated_at=utcnow(),
-        disconnected_at=None,
+        oauth_kind=oauth_kind if method == "oauth" else None,
+        access_expires_at=access_expires_at,
     )
     where = dict(user=user, stripe_account_id=account_info.id, livemode=livemode, method=method)
     connection = StripeConnection.get_or_none(**where)
@@ -104,7 +134,7 @@ def _save(user, account_info, method, livemode, secret, refresh_token, scope):
             # A parallel request (a double click) created the row first: update that one instead.
             connection = StripeConnection.get(**where)
     else:
-        connection.connected_at = utcnow() if connection.status != "active" else connection.connected_at
+        connection.connected_at = utcnow() if connection.status != lifecycle.Status.ACTIVE.value else connection.connected_at
     for name, value in fields.items():
         setattr(connection, name, value)
     connection.save()

@@ -13,11 +13,12 @@ def chosen_tab(value):
 def render_panel(tab="oauth", result=None, fragment="connect/_panel.html", **context):
     """The panel page (or, for htmx, `fragment`) with `tab` open and `result` in its result area.
 
-    The status is the result's (`ValidationResult.status`), 200 without one. Other areas (the key
-    form) call this too, so a plain form post lands on the same page as an htmx one would update.
+    The status is the result's (`ValidationResult.status`), 200 without one. The key check calls this too,
+    so a plain form post lands on the same page as an htmx one would update.
     """
     return page_or_fragment(
         "connect/panel.html", fragment, status=result.status if result else 200,
         tab=chosen_tab(tab), result=result, oauth_configured=oauth_client.is_configured(),
-        summary=account_summary(result.connection) if result and result.connection else None, **context,
+        summary=account_summary(result.connection) if result and result.connection else None,
+        oauth_kind=oauth_client.kind(), **context,
     )

@@ -14,10 +14,13 @@ def describe(double):
         f"Stripe double listening on {url}",
         "",
         "Run Envoix against it:",
-        f"  STRIPE_API_BASE={url} STRIPE_CONNECT_BASE={url} STRIPE_CLIENT_ID={double.client_id} "
-        f"STRIPE_SECRET_KEY={double.platform_secret_key} ./dev run",
+        f"  STRIPE_API_BASE={url} STRIPE_CONNECT_BASE={url} STRIPE_MARKETPLACE_BASE={url} "
+        f"STRIPE_CLIENT_ID={double.client_id} STRIPE_SECRET_KEY={double.platform_secret_key} "
+        f"STRIPE_APP_SIGNING_SECRET={double.app_signing_secret} STRIPE_OAUTH_KIND=app ./dev run",
         "",
-        f"OAuth: \"Mit Stripe verbinden\" approves at once as Bäckerei Müller GmbH ({double.demo_oauth_account}).",
+        f"Stripe App: \"Mit Stripe verbinden (empfohlen)\" installs Envoix's app at once as Bäckerei Müller GmbH "
+        f"({double.demo_oauth_account}); access tokens live {int(double.oauth.access_ttl)} s "
+        f"(POST {url}/_double/apps/expire_tokens ends them now, /_double/apps/uninstall uninstalls).",
         f"Restricted keys to paste (account Atelier Sonnenschein, {double.demo_key_account}):",
         f"  all permissions, test mode:   {keys['all']}",
         f"  all permissions, live mode:   {keys['all_live']}",

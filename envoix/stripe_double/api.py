@@ -15,6 +15,10 @@ LISTS = {
     "/v1/disputes": ("dispute", {"charge"}),
     "/v1/application_fees": ("application_fee", {"charge"}),
 }
+MANUAL_PAYOUT = "Balance transaction history can only be filtered on automatic transfers, not manual."
+# Expanding a linked object reads that object: a restricted key needs its permission too.
+EXPAND_PERMISSIONS = {("balance_transaction", "source"): SOURCE_PERMISSION,
+                      ("charge", "customer"): "rak_customer_read", ("invoice", "customer"): "rak_customer_read"}
 COMMON = {"limit", "starting_after", "ending_before", "created", "expand"}
 CREATED_OPS = {"gt", "gte", "lt", "lte"}
 BRACKETS = re.compile(r"^([^\[\]]+)((?:\[[^\[\]]*\])*)$")
@@ -49,17 +53,31 @@ def handle(state, method, path, query, headers):
         record = collection.get(object_id)
         if record is None:
             raise no_such(kind, object_id)
-        return 200, render(record, View(access.livemode, access.account.find, params["expand"]))
+        return 200, _render(access.account, record, View(access.livemode, access.account.find, params["expand"]))
     params = _params(query, COMMON | filters, kind, list_prefix="data.")
     _require_expand_permission(access, kind, params["expand"])
     where = {name: params[name] for name in filters if name in params}
-    if "payout" in where and access.account.collections["payout"].get(where["payout"]) is None:
-        raise no_such("payout", where["payout"], param="payout", status=400)
+    if "payout" in where:
+        payout = access.account.collections["payout"].get(where["payout"])
+        if payout is None:
+            raise no_such("payout", where["payout"], param="payout", status=400)
+        if not payout.automatic:
+            raise StripeError(400, MANUAL_PAYOUT, param="payout")
     records, has_more = collection.page(params["limit"], params.get("starting_after"),
                                         params.get("ending_before"), params["created"], where)
     view = View(access.livemode, access.account.find, params["expand"])
-    return 200, {"object": "list", "data": [render(r, view) for r in records], "has_more": has_more,
+    return 200, {"object": "list", "data": [_render(access.account, r, view) for r in records], "has_more": has_more,
                  "url": endpoint}
+
+
+def _render(account, record, view):
+    body = render(record, view)
+    if record.id in account.odd:
+        changes, removed = account.odd[record.id]
+        body.update(changes)
+        for name in removed:
+            body.pop(name, None)
+    return body
 
 
 def _route(method, path):
@@ -76,8 +94,10 @@ def _route(method, path):
 
 def _require_expand_permission(access, kind, expand):
     # Stripe checks the endpoint's permission first, so a key lacking both hears about that one.
-    if kind == "balance_transaction" and "source" in expand:
-        access.require(SOURCE_PERMISSION)
+    for field in expand:
+        permission = EXPAND_PERMISSIONS.get((kind, field))
+        if permission:
+            access.require(permission)
 
 
 def _params(query, allowed, kind, list_prefix=""):

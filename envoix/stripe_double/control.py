@@ -32,13 +32,26 @@ def _remove_permission(double, body):
 
 def _oauth(double, body):
     settings = double.oauth
-    for name in ("decision", "account_id", "ineligible", "code_ttl"):
+    for name in ("decision", "account_id", "ineligible", "code_ttl", "access_ttl", "cancel_with_error"):
         if name in body:
             setattr(settings, name, body[name])
     if settings.account_id and settings.account_id not in double.state.accounts:
         raise ValueError(f"no such account: {settings.account_id}")
     return {"decision": settings.decision, "account_id": settings.account_id, "ineligible": settings.ineligible,
-            "code_ttl": settings.code_ttl, "last_authorize": settings.last_authorize}
+            "code_ttl": settings.code_ttl, "access_ttl": settings.access_ttl,
+            "cancel_with_error": settings.cancel_with_error, "last_authorize": settings.last_authorize}
+
+
+def _expire_app_tokens(double, body):
+    return {"expired": double.expire_app_tokens(body.get("account_id"))}
+
+
+def _uninstall(double, body):
+    return {"event": double.uninstall(body["account_id"])}
+
+
+def _listing_install(double, body):
+    return {"url": double.listing_install(**body)}
 
 
 def _fault(double, body):
@@ -59,6 +72,33 @@ def _latency(double, body):
 
 def _payout(double, body):
     return {"id": double.add_payout_with_transactions(**body)}
+
+
+def _complete_itemisation(double, body):
+    double.complete_itemisation(body["account_id"], body["payout_id"])
+    return {"ok": True}
+
+
+def _fail_payout(double, body):
+    body = dict(body)
+    return {"balance_transaction": double.fail_payout(body.pop("account_id"), body.pop("payout_id"), **body)}
+
+
+def _pay_out_available(double, body):
+    return {"id": double.pay_out_available(**body)}
+
+
+def _payout_report(double, body):
+    return {"report": double.payout_report(body["account_id"], body["payout_id"])}
+
+
+def _odd_object(double, body):
+    double.make_odd(body["account_id"], body["object_id"], body.get("changes"), body.get("remove", ()))
+    return {"ok": True}
+
+
+def _reconciliation_world(double, body):
+    return {"payouts": double.add_reconciliation_world(body["account_id"])}
 
 
 def _balance_transactions(double, body):
@@ -95,7 +135,12 @@ POSTS = {
     "/_double/keys/remove_permission": _remove_permission, "/_double/oauth": _oauth, "/_double/faults": _fault,
     "/_double/faults/clear": _clear_faults, "/_double/latency": _latency, "/_double/payouts": _payout,
     "/_double/balance_transactions": _balance_transactions, "/_double/connect": _connect,
-    "/_double/disconnect": _disconnect,
+    "/_double/disconnect": _disconnect, "/_double/apps/expire_tokens": _expire_app_tokens,
+    "/_double/apps/uninstall": _uninstall, "/_double/apps/listing_install": _listing_install,
+    "/_double/payouts/complete_itemisation": _complete_itemisation,
+    "/_double/payouts/fail": _fail_payout, "/_double/payouts/pay_out_available": _pay_out_available,
+    "/_double/payouts/report": _payout_report, "/_double/reconciliation_world": _reconciliation_world,
+    "/_double/odd_object": _odd_object,
 }
 GETS = {"/_double/requests": _requests, "/_double/state": _state, "/_double/counts": _counts}
 

@@ -1,8 +1,8 @@
 """Deterministic, consistent account activity: charges, refunds, disputes, fees, and the payouts that settle them."""
 import gc
 
-from .objects import (ApplicationFee, BalanceTransaction, Charge, Customer, Dispute, Invoice, Payout, Refund,
-                      new_id)
+from .objects import (TYPES, ApplicationFee, BalanceTransaction, Charge, Customer, Dispute, Invoice, Payout, Refund,
+                      new_id, reporting_category)
 from .state import ALL_READ_PERMISSIONS
 
 DAY = 86400
@@ -63,12 +63,14 @@ class Activity:
             self.emails[customer.id] = customer.email
             self.records.append(customer)
 
-    def _transaction(self, type, amount, source, description, stripe_fee=0, application_fee=0):
+    def _transaction(self, type, amount, source, description, stripe_fee=0, application_fee=0, currency=None,
+                     category=None):
         available_on = midnight(self.t) + PAYOUT_DELAY
         txn = BalanceTransaction(
             id=new_id("txn", self.rng), created=self.t, amount=amount, stripe_fee=stripe_fee,
-            application_fee=application_fee, currency=self.account.default_currency, available_on=available_on,
-            type=type, source=source, description=description, pending=available_on > self.clock, payout=None)
+            application_fee=application_fee, currency=currency or self.account.default_currency,
+            available_on=available_on, type=type, source=source, description=description,
+            pending=available_on > self.clock, payout=None, category=category)
         self.transactions.append(txn)
         return txn
 
@@ -128,20 +130,21 @@ class Activity:
     def stripe_fee(self):
         self._transaction("stripe_fee", -self.rng.randint(100, 2500), None, "Billing - Usage Fee")
 
-    def settle(self, transactions, created, mismatch_cents=0):
+    def settle(self, transactions, created, mismatch_cents=0, currency=None, automatic=True):
         """A payout of exactly these transactions' net (plus any mismatch), and its own transaction."""
         amount = sum(t.net for t in transactions) + mismatch_cents
         arrival = midnight(created) + PAYOUT_DELAY
         payout = Payout(id=new_id("po", self.rng), created=created, amount=amount,
-                        currency=self.account.default_currency, arrival_date=arrival,
+                        currency=currency or self.account.default_currency, arrival_date=arrival,
                         status="paid" if arrival <= self.clock else "in_transit", balance_transaction=None,
-                        destination=self.account.bank_account)
+                        destination=self.account.bank_account, automatic=automatic,
+                        reconciliation_status="completed" if automatic else "not_applicable")
         for txn in transactions:
-            txn.payout = payout.id
+            txn.payout = payout.id if automatic else None  # Stripe cannot say what a manual payout took
         own = BalanceTransaction(
             id=new_id("txn", self.rng), created=created, amount=-amount, stripe_fee=0, application_fee=0,
             currency=payout.currency, available_on=created, type="payout", source=payout.id,
-            description="STRIPE PAYOUT", pending=False, payout=payout.id)
+            description="STRIPE PAYOUT", pending=False, payout=payout.id if automatic else None)
         payout.balance_transaction = own.id
         self.transactions.append(own)
         self.records.append(payout)
@@ -203,17 +206,166 @@ def add_balance_transactions(account, clock, n):
     return added
 
 
-def add_payout_with_transactions(account, clock, n_transactions, mismatch_cents=0):
-    """n new charges and a payout that settles exactly them (or misses by mismatch_cents)."""
+def add_payout_with_transactions(account, clock, n_transactions, mismatch_cents=0, status="paid", automatic=True,
+                                 reconciliation_status="completed", currency=None, types=None, refunds=0):
+    """n new charges (and `refunds` refunds, one transaction of each of `types`) and a payout that settles
+    exactly them (or misses by mismatch_cents). `reconciliation_status="in_progress"`: Stripe lists only
+    the older half under ?payout= until `complete_itemisation`."""
     activity = Activity(account, clock, start=_latest(account))
     activity.write(n_transactions, gap=600, kinds="charges", pending=False)
+    for _ in range(refunds):
+        activity.t += 600
+        activity.refund()
+    for name in types or ():
+        activity.t += 60
+        activity.of_type(name)
     settled = list(activity.transactions)
     for txn in settled:
         txn.available_on = txn.created  # already available, as it must be for a payout to take it
-    payout = activity.settle(settled, activity.t + 3600, mismatch_cents)
-    payout.status = "paid"
+        txn.pending = False
+        if currency:
+            txn.currency = currency
+    payout = activity.settle(settled, activity.t + 3600, mismatch_cents, currency, automatic)
+    payout.status = status
+    if automatic and status == "paid" and reconciliation_status == "in_progress":
+        payout.reconciliation_status = "in_progress"
+        later = tuple(t for t in settled[len(settled) // 2:])
+        for txn in later:
+            txn.payout = None
+        payout.not_itemised_yet = tuple(t.id for t in later)
     activity.save()
     return payout.id
+
+
+# Amounts (cents) and signs for one transaction of each type: money in is positive, money out negative.
+TYPE_AMOUNTS = {"adjustment": -500, "advance": 10000, "advance_funding": -10000, "anticipation_repayment": -700,
+                "application_fee": 300, "application_fee_refund": -100, "charge": 4990, "climate_order_purchase": -150,
+                "climate_order_refund": 150, "connect_collection_transfer": 800, "contribution": -200,
+                "fee_credit_funding": 500, "inbound_transfer": 2500, "inbound_transfer_reversal": -2500,
+                "issuing_authorization_hold": -1200, "issuing_authorization_release": 1200, "issuing_dispute": 900,
+                "issuing_dispute_provisional_credit": 900, "issuing_dispute_provisional_credit_reversal": -900,
+                "issuing_transaction": -1100, "obligation_outbound": -400, "obligation_reversal_inbound": 400,
+                "payment": 3990, "payment_failure_refund": 1500, "payment_network_reserve_hold": -600,
+                "payment_network_reserve_release": 600, "payment_refund": -1500, "payment_reversal": -3990,
+                "payment_unreconciled": 250, "payout_minimum_balance_hold": -1000,
+                "payout_minimum_balance_release": 1000, "refund": -2000, "refund_failure": 2000,
+                "reserve_hold": -800, "reserve_release": 800, "reserve_transaction": -300, "reserved_funds": -350,
+                "stripe_balance_payment_debit": -450, "stripe_balance_payment_debit_reversal": 450,
+                "stripe_fee": -990, "stripe_fx_fee": -120, "tax_fee": -190, "tax_fund": -230, "topup": 5000,
+                "topup_reversal": -5000, "transfer": -1300, "transfer_cancel": 1300, "transfer_failure": 1300,
+                "transfer_refund": 700}
+# Made by the payout flows themselves (a payout's own transaction, a failed or canceled payout's return).
+FLOW_TYPES = ("payout", "payout_cancel", "payout_failure")
+EVERY_OTHER_TYPE = tuple(name for name in TYPES if name not in FLOW_TYPES)
+
+
+def _of_type(self, name, amount=None, category=None, source=None, fee=0):
+    amount = TYPE_AMOUNTS.get(name, -100) if amount is None else amount
+    return self._transaction(name, amount, source, name.replace("_", " "), stripe_fee=fee, category=category)
+
+
+Activity.of_type = _of_type
+
+
+def complete_itemisation(account, payout_id):
+    """Stripe finished itemising: ?payout= now lists every transaction the payout settled."""
+    payout = account.collections["payout"].get(payout_id)
+    transactions = account.collections["balance_transaction"]
+    for txn_id in payout.not_itemised_yet:
+        transactions.change(transactions.get(txn_id), "payout", payout_id)
+    payout.not_itemised_yet = ()
+    payout.reconciliation_status = "completed"
+
+
+def fail_payout(account, clock, payout_id, status="failed", failure_code="account_closed",
+                failure_message="The bank account has been closed."):
+    """A payout that fails (or is canceled), possibly after Stripe first reported it paid: its money comes
+    back to the balance as a payout_failure / payout_cancel transaction that a later payout settles."""
+    payout = account.collections["payout"].get(payout_id)
+    activity = Activity(account, clock, start=max(_latest(account), payout.created) + 60)
+    kind = "payout_failure" if status == "failed" else "payout_cancel"
+    back = activity._transaction(kind, payout.amount, payout.id, f"Payout {status}", currency=payout.currency)
+    back.pending, back.available_on = False, back.created
+    activity.save()
+    payout.status, payout.failure_code, payout.failure_message = status, failure_code, failure_message
+    payout.failure_balance_transaction = back.id
+    return back.id
+
+
+def pay_out_available(account, clock, currency=None):
+    """An automatic payout of every available transaction no payout took yet (in one currency)."""
+    currency = currency or account.default_currency
+    transactions = account.collections["balance_transaction"]
+    free = [transactions.by_id[key[1]] for key in transactions.keys]
+    free = [t for t in free if t.payout is None and not t.pending and t.currency == currency and t.type != "payout"
+            and not _itemised_later(account, t)]
+    activity = Activity(account, clock, start=_latest(account))
+    for txn in free:
+        transactions.change(txn, "payout", None)
+    payout = activity.settle([], activity.t + 3600, 0, currency)
+    payout.amount = sum(t.net for t in free)
+    own = activity.transactions[-1]
+    own.amount = -payout.amount
+    payout.status = "paid"
+    activity.save()
+    for txn in free:
+        transactions.change(txn, "payout", payout.id)
+    return payout.id
+
+
+def _itemised_later(account, txn):
+    return any(txn.id in p.not_itemised_yet for p in account.collections["payout"].by_id.values())
+
+
+def payout_report(account, payout_id):
+    """Stripe's payout reconciliation report for one payout, from the double's own records: per
+    reporting_category the count, gross, fee and net (minor units) of what the payout settled."""
+    payout = account.collections["payout"].get(payout_id)
+    report = {}
+    for txn in account.collections["balance_transaction"].by_id.values():
+        settled = txn.payout == payout_id or txn.id in payout.not_itemised_yet
+        if not settled or txn.id == payout.balance_transaction:
+            continue
+        row = report.setdefault(reporting_category(txn), {"count": 0, "gross": 0, "fee": 0, "net": 0})
+        row["count"] += 1
+        row["gross"] += txn.amount
+        row["fee"] += txn.fee
+        row["net"] += txn.net
+    return report
+
+
+def seed_reconciliation_world(account, clock):
+    """One account with every case reconciliation meets; {name: payout id} and what each should show.
+
+    Every balance transaction type of the pinned API, a chargeback and its reversal, a mismatch, an
+    itemisation in progress, a manual payout, a payout that fails after being paid, a canceled one, the
+    later payout that settles their returned money, a negative payout and one in another currency.
+    """
+    seed_activity(account, clock, 30, n_payouts=2)
+    every = EVERY_OTHER_TYPE
+    payouts = {"every_type": add_payout_with_transactions(account, clock, 3, types=every, refunds=1)}
+    activity = Activity(account, clock, start=_latest(account))
+    activity.t += 60
+    charge_id = next(iter(account.collections["charge"].by_id))
+    activity.of_type("adjustment", -4990, "dispute", source="du_" + charge_id[3:], fee=1500)
+    activity.t += 60
+    activity.of_type("adjustment", 4990, "dispute_reversal", source="du_" + charge_id[3:], fee=-1500)
+    for txn in activity.transactions:
+        txn.pending, txn.available_on = False, txn.created
+    activity.save()
+    payouts["disputes"] = pay_out_available(account, clock)
+    payouts["mismatch"] = add_payout_with_transactions(account, clock, 4, mismatch_cents=7)
+    payouts["in_progress"] = add_payout_with_transactions(account, clock, 6, reconciliation_status="in_progress")
+    payouts["manual"] = add_payout_with_transactions(account, clock, 3, automatic=False)
+    payouts["failed_later"] = add_payout_with_transactions(account, clock, 3)
+    payouts["canceled"] = add_payout_with_transactions(account, clock, 2, status="pending")
+    payouts["in_transit"] = add_payout_with_transactions(account, clock, 2, status="in_transit")
+    payouts["negative"] = add_payout_with_transactions(account, clock, 0,
+                                                       types=("refund", "payment_refund", "stripe_fee"))
+    payouts["usd"] = add_payout_with_transactions(account, clock, 3, currency="usd")
+    fail_payout(account, clock, payouts["canceled"], status="canceled", failure_code=None,
+                failure_message=None)
+    return payouts
 
 
 def _latest(account):

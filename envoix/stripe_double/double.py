@@ -2,7 +2,7 @@
 import threading
 import time
 
-from . import data, server
+from . import data, marketplace, server
 from .state import ALL_READ_PERMISSIONS, State
 from .webhooks import make_event
 
@@ -129,10 +129,61 @@ class StripeDouble:
         return make_event("account.application.deauthorized",
                           {"id": self.client_id, "object": "application", "name": "Envoix"}, account=account_id)
 
-    def add_payout_with_transactions(self, account_id, n_transactions, mismatch_cents=0):
+    # --- Stripe App (marketplace.py) ----------------------------------------------------------------------
+
+    app_signing_secret = property(lambda self: self.state.app_signing_secret)
+    app_refreshes = property(lambda self: self.state.app_refreshes)
+
+    def expire_app_tokens(self, account_id=None):
+        """Every Stripe App access token (of one account, or all) expires now: the next call says api_key_expired."""
+        with self.state.lock:
+            return marketplace.expire_access_tokens(self.state, account_id)
+
+    def uninstall(self, account_id):
+        """The user uninstalls Envoix's app in the dashboard: tokens dead; returns the event Stripe would send."""
+        with self.state.lock:
+            marketplace.uninstall(self.state, account_id)
+        return make_event("account.application.deauthorized",
+                          {"id": self.client_id, "object": "application", "name": "Envoix"}, account=account_id)
+
+    def listing_install(self, redirect_uri, account_id=None, signing_secret=None, timestamp=None):
+        """The callback URL of an install started on the Marketplace listing (code, stripe_user_id, signature)."""
+        with self.state.lock:
+            return marketplace.listing_install(self.state, redirect_uri, account_id, signing_secret, timestamp)
+
+    def add_payout_with_transactions(self, account_id, n_transactions, mismatch_cents=0, **options):
+        """options: status, automatic, reconciliation_status ("in_progress"), currency, types, refunds."""
         with self.state.lock:
             return data.add_payout_with_transactions(self.state.accounts[account_id], self.clock, n_transactions,
-                                                     mismatch_cents)
+                                                     mismatch_cents, **options)
+
+    def complete_itemisation(self, account_id, payout_id):
+        with self.state.lock:
+            data.complete_itemisation(self.state.accounts[account_id], payout_id)
+
+    def fail_payout(self, account_id, payout_id, status="failed", **failure):
+        """The payout fails (or is canceled), also after it was reported paid; returns its returned money's txn."""
+        with self.state.lock:
+            return data.fail_payout(self.state.accounts[account_id], self.clock, payout_id, status, **failure)
+
+    def pay_out_available(self, account_id, currency=None):
+        with self.state.lock:
+            return data.pay_out_available(self.state.accounts[account_id], self.clock, currency)
+
+    def payout_report(self, account_id, payout_id):
+        """Stripe's payout reconciliation report for that payout, computed from the double's own records."""
+        with self.state.lock:
+            return data.payout_report(self.state.accounts[account_id], payout_id)
+
+    def make_odd(self, account_id, object_id, changes=None, remove=()):
+        """From now on the object's JSON has these fields set (any JSON value) and those left out."""
+        with self.state.lock:
+            self.state.accounts[account_id].odd[object_id] = (dict(changes or {}), tuple(remove))
+
+    def add_reconciliation_world(self, account_id):
+        """Fill the account with every reconciliation case; {name: payout id}."""
+        with self.state.lock:
+            return data.seed_reconciliation_world(self.state.accounts[account_id], self.clock)
 
     def add_balance_transactions(self, account_id, n):
         with self.state.lock:

@@ -8,8 +8,73 @@ KIND_BY_PREFIX = {
     "txn": "balance_transaction", "ch": "charge", "re": "refund", "po": "payout", "cus": "customer",
     "in": "invoice", "du": "dispute", "fee": "application_fee",
 }
-REPORTING_CATEGORY = {"charge": "charge", "refund": "refund", "payout": "payout", "stripe_fee": "fee",
-                      "adjustment": "other_adjustment"}
+# Every balance transaction `type` of the pinned API (stripe 16.1.0, 2026-10-28.endive: 52 values) -> its
+# `reporting_category` and `balance_type`, after Stripe's "Reporting categories" page. `adjustment` is split
+# by what it adjusts (a chargeback is `dispute`, its reversal `dispute_reversal`): records say so themselves.
+TYPES = {
+    "adjustment": ("other_adjustment", "payments"),
+    "advance": ("advance", "payments"),
+    "advance_funding": ("advance_funding", "payments"),
+    "anticipation_repayment": ("anticipation_repayment", "payments"),
+    "application_fee": ("platform_earning", "payments"),
+    "application_fee_refund": ("platform_earning_refund", "payments"),
+    "charge": ("charge", "payments"),
+    "climate_order_purchase": ("climate_order_purchase", "payments"),
+    "climate_order_refund": ("climate_order_refund", "payments"),
+    "connect_collection_transfer": ("connect_collection_transfer", "payments"),
+    "contribution": ("contribution", "payments"),
+    "fee_credit_funding": ("fee", "payments"),
+    "inbound_transfer": ("inbound_transfer", "payments"),
+    "inbound_transfer_reversal": ("inbound_transfer_reversal", "payments"),
+    "issuing_authorization_hold": ("issuing_authorization_hold", "issuing"),
+    "issuing_authorization_release": ("issuing_authorization_release", "issuing"),
+    "issuing_dispute": ("issuing_dispute", "issuing"),
+    "issuing_dispute_provisional_credit": ("issuing_dispute", "issuing"),
+    "issuing_dispute_provisional_credit_reversal": ("issuing_dispute", "issuing"),
+    "issuing_transaction": ("issuing_transaction", "issuing"),
+    "obligation_outbound": ("obligation", "payments"),
+    "obligation_reversal_inbound": ("obligation", "payments"),
+    "payment": ("charge", "payments"),
+    "payment_failure_refund": ("refund_failure", "payments"),
+    "payment_network_reserve_hold": ("payment_network_reserve_hold", "payments"),
+    "payment_network_reserve_release": ("payment_network_reserve_release", "payments"),
+    "payment_refund": ("refund", "payments"),
+    "payment_reversal": ("charge_failure", "payments"),
+    "payment_unreconciled": ("unreconciled_customer_funds", "payments"),
+    "payout": ("payout", "payments"),
+    "payout_cancel": ("payout_reversal", "payments"),
+    "payout_failure": ("payout_reversal", "payments"),
+    "payout_minimum_balance_hold": ("payout_minimum_balance_hold", "payments"),
+    "payout_minimum_balance_release": ("payout_minimum_balance_release", "payments"),
+    "refund": ("refund", "payments"),
+    "refund_failure": ("refund_failure", "payments"),
+    "reserve_hold": ("risk_reserved_funds", "risk_reserved"),
+    "reserve_release": ("risk_reserved_funds", "risk_reserved"),
+    "reserve_transaction": ("connect_reserved_funds", "payments"),
+    "reserved_funds": ("risk_reserved_funds", "risk_reserved"),
+    "stripe_balance_payment_debit": ("stripe_balance_payment_debit", "payments"),
+    "stripe_balance_payment_debit_reversal": ("stripe_balance_payment_debit_reversal", "payments"),
+    "stripe_fee": ("fee", "payments"),
+    "stripe_fx_fee": ("fee", "payments"),
+    "tax_fee": ("tax", "payments"),
+    "tax_fund": ("tax", "payments"),
+    "topup": ("topup", "payments"),
+    "topup_reversal": ("topup_reversal", "payments"),
+    "transfer": ("transfer", "payments"),
+    "transfer_cancel": ("transfer_reversal", "payments"),
+    "transfer_failure": ("transfer_reversal", "payments"),
+    "transfer_refund": ("transfer_reversal", "payments"),
+}
+REPORTING_CATEGORY = {name: category for name, (category, _balance) in TYPES.items()}
+
+
+def reporting_category(t):
+    """The category Stripe gives a transaction: its own when it says so (an adjustment's), else its type's."""
+    if t.category:
+        return t.category
+    if t.type == "adjustment" and str(t.source).startswith("du_"):
+        return "dispute"
+    return REPORTING_CATEGORY.get(t.type, "other_adjustment")
 
 
 def new_id(prefix, rng, length=24):
@@ -44,6 +109,7 @@ class BalanceTransaction(Record):
     description: str | None = None
     pending: bool = False
     payout: str | None = None  # ours, not Stripe's: the payout that settled it (a payout's own: itself)
+    category: str | None = None  # ours: a reporting_category other than the type's (adjustments)
     kind: ClassVar[str] = "balance_transaction"
     indexed: ClassVar[tuple] = ("type", "payout")
 
@@ -68,6 +134,7 @@ class Charge(Record):
     application_fee: str | None = None
     application_fee_amount: int | None = None
     disputed: bool = False
+    payment_intent: str | None = None
     kind: ClassVar[str] = "charge"
     indexed: ClassVar[tuple] = ("customer",)
 
@@ -90,6 +157,15 @@ class Payout(Record):
     status: str = "paid"
     balance_transaction: str | None = None
     destination: str | None = None
+    automatic: bool = True
+    reconciliation_status: str = "completed"  # "in_progress" while Stripe itemises; "not_applicable" (manual)
+    failure_code: str | None = None
+    failure_message: str | None = None
+    failure_balance_transaction: str | None = None
+    original_payout: str | None = None
+    reversed_by: str | None = None
+    # ours: while in_progress, the settled transactions Stripe does not list yet under ?payout=
+    not_itemised_yet: tuple = ()
     kind: ClassVar[str] = "payout"
     indexed: ClassVar[tuple] = ("status",)
 
@@ -161,11 +237,12 @@ def _balance_transaction(t, view):
     if t.application_fee:
         fee_details.append({"amount": t.application_fee, "application": "ca_envoixdemoapplication",
                             "currency": t.currency, "description": "Application fee", "type": "application_fee"})
-    category = "dispute" if str(t.source).startswith("du_") else REPORTING_CATEGORY.get(t.type, "other_adjustment")
+    balance_type = TYPES.get(t.type, (None, "payments"))[1]
     return {
         "id": t.id, "object": "balance_transaction", "amount": t.amount, "available_on": t.available_on,
         "created": t.created, "currency": t.currency, "description": t.description, "exchange_rate": None,
-        "fee": t.fee, "fee_details": fee_details, "net": t.net, "reporting_category": category,
+        "balance_type": balance_type, "fee": t.fee, "fee_details": fee_details, "net": t.net,
+        "reporting_category": reporting_category(t),
         "source": view.link("source", t.source), "status": "pending" if t.pending else "available",
         "type": t.type,
     }
@@ -178,8 +255,8 @@ def _charge(c, view):
         "application_fee_amount": c.application_fee_amount,
         "balance_transaction": view.link("balance_transaction", c.balance_transaction), "captured": True,
         "created": c.created, "currency": c.currency, "customer": view.link("customer", c.customer),
-        "description": c.description, "disputed": c.disputed, "invoice": view.link("invoice", c.invoice),
-        "livemode": view.livemode, "metadata": {}, "paid": True, "refunded": c.amount_refunded >= c.amount,
+        "description": c.description, "disputed": c.disputed, "livemode": view.livemode,
+        "payment_intent": c.payment_intent, "metadata": {}, "paid": True, "refunded": c.amount_refunded >= c.amount,
         "status": "succeeded",
     }
 
@@ -195,11 +272,15 @@ def _refund(r, view):
 
 def _payout(p, view):
     return {
-        "id": p.id, "object": "payout", "amount": p.amount, "arrival_date": p.arrival_date, "automatic": True,
+        "id": p.id, "object": "payout", "amount": p.amount, "arrival_date": p.arrival_date, "automatic": p.automatic,
         "balance_transaction": view.link("balance_transaction", p.balance_transaction), "created": p.created,
         "currency": p.currency, "description": "STRIPE PAYOUT", "destination": p.destination,
-        "failure_code": None, "failure_message": None, "livemode": view.livemode, "metadata": {},
-        "method": "standard", "reconciliation_status": "completed" if p.status == "paid" else "in_progress",
+        "failure_balance_transaction": view.link("failure_balance_transaction", p.failure_balance_transaction),
+        "failure_code": p.failure_code, "failure_message": p.failure_message, "livemode": view.livemode,
+        "metadata": {}, "method": "standard", "original_payout": p.original_payout,
+        "reconciliation_status": ("not_applicable" if not p.automatic
+                                  else "in_progress" if p.status in ("pending", "in_transit") else p.reconciliation_status),
+        "reversed_by": p.reversed_by,
         "source_type": "card", "statement_descriptor": None, "status": p.status, "type": "bank_account",
     }
 
@@ -215,11 +296,23 @@ def _customer(c, view):
 def _invoice(i, view):
     return {
         "id": i.id, "object": "invoice", "amount_due": i.amount, "amount_paid": i.amount, "amount_remaining": 0,
-        "charge": view.link("charge", i.charge), "created": i.created, "currency": i.currency,
+        "created": i.created, "currency": i.currency,
         "customer": view.link("customer", i.customer), "customer_email": i.customer_email,
         "livemode": view.livemode, "metadata": {}, "number": i.number, "paid": True, "status": "paid",
-        "subtotal": i.amount, "total": i.amount,
+        "subtotal": i.amount, "total": i.amount, **_invoice_payments(i, view),
     }
+
+
+def _invoice_payments(i, view):
+    # Since the 2025-03 API an invoice names its payments (InvoicePayment), not a `charge`; they come with
+    # `expand[]=payments` (Stripe leaves the field out otherwise).
+    if "payments" not in view.expand:
+        return {}
+    payment = {"type": "charge", "charge": i.charge}
+    return {"payments": {"object": "list", "has_more": False, "url": f"/v1/invoice_payments?invoice={i.id}",
+                         "data": [{"id": "inpay_" + i.id[3:], "object": "invoice_payment", "amount_paid": i.amount,
+                                   "currency": i.currency, "invoice": i.id, "is_default": True,
+                                   "payment": payment, "status": "paid"}] if i.charge else []}}
 
 
 def _dispute(d, view):
@@ -250,11 +343,11 @@ RENDERERS = {
 # What `expand[]` may name per kind; Stripe answers 400 for anything else.
 EXPANDABLE = {
     "balance_transaction": {"source"},
-    "charge": {"application_fee", "balance_transaction", "customer", "invoice"},
+    "charge": {"application_fee", "balance_transaction", "customer"},
     "refund": {"balance_transaction", "charge"},
-    "payout": {"balance_transaction"},
+    "payout": {"balance_transaction", "failure_balance_transaction"},
     "customer": set(),
-    "invoice": {"charge", "customer"},
+    "invoice": {"customer", "payments"},
     "dispute": {"charge"},
     "application_fee": {"charge"},
 }

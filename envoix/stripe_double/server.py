@@ -9,7 +9,7 @@ import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
-from . import api, control, oauth
+from . import api, control, marketplace, oauth
 from .state import StripeError
 from .webhooks import API_VERSION
 
@@ -191,7 +191,8 @@ class Handler(BaseHTTPRequestHandler):
                 return _fault_answer(fault)
         try:
             with state.lock:
-                return (*_dispatch(state, self.command, path, query, form, self.headers), {})
+                answer = _dispatch(state, self.command, path, query, form, self.headers)
+            return answer if len(answer) == 3 else (*answer, {})
         except StripeError as error:
             return error.status, error.body, error.headers
         except Exception:  # a bug in the double: say so in Stripe's shape rather than hang the client
@@ -220,7 +221,7 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Request-Id", f"req_{uuid.uuid4().hex[:14]}")
         self.send_header("Stripe-Version", API_VERSION)
         if data or status not in (301, 302, 303):
-            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Type", headers.pop("Content-Type", "application/json"))
         self.send_header("Content-Length", str(len(data)))
         for name, value in headers.items():
             self.send_header(name, value)
@@ -231,6 +232,13 @@ class Handler(BaseHTTPRequestHandler):
 
 def _dispatch(state, method, path, query, form, headers):
     single = {name: values[-1] for name, values in form.items()}
+    if path == "/v1/oauth/token" and method == "POST":
+        return marketplace.token(state, single, headers)
+    if path.startswith("/v1/apps/installs"):
+        return marketplace.installs(state, method, path, headers)
+    if path.startswith("/oauth/v2/") and path.endswith("/authorize"):
+        status, payload = marketplace.authorize(state, {**query, **form}, method)
+        return (status, payload, {"Content-Type": "text/html; charset=utf-8"}) if status == 200 else (status, payload)
     if path.startswith("/v1/"):
         return api.handle(state, method, path, query, headers)
     if (method, path) == ("GET", "/oauth/authorize"):

@@ -1,6 +1,7 @@
 """What the double remembers (accounts, their objects, keys, OAuth grants) and Stripe's rules for reading it."""
 import base64
 import random
+import time
 import threading
 from bisect import bisect_left, bisect_right, insort
 from dataclasses import dataclass, field
@@ -107,6 +108,17 @@ class Collection:
         for keys in self.indexes.values():
             keys.sort()
 
+    def change(self, record, name, value):
+        """Set an indexed field of a stored record, keeping its index right."""
+        key = (record.created, record.id)
+        if name in record.indexed:
+            old = self.indexes.get((name, getattr(record, name)), [])
+            position = bisect_left(old, key)
+            if position < len(old) and old[position] == key:
+                del old[position]
+            insort(self.indexes.setdefault((name, value), []), key)
+        setattr(record, name, value)
+
     def newest(self):
         return self.by_id[self.keys[-1][1]] if self.keys else None
 
@@ -172,6 +184,8 @@ class Account:
         self.collections = {t.kind: Collection(t) for t in RECORD_TYPES}
         self.available, self.pending = {}, {}
         self.bank_account = new_id("ba", self.rng)
+        # object id -> (fields to set, fields to leave out) in its JSON: odd objects as Stripe might send them
+        self.odd = {}
 
     def find(self, object_id):
         kind = kind_of(object_id)
@@ -220,9 +234,10 @@ class ApiKey:
     secret: str = field(repr=False)
     account_id: str
     livemode: bool
-    kind: str  # "platform", "restricted", "oauth" or "publishable"
+    kind: str  # "platform", "restricted", "oauth", "app" (Stripe App access token) or "publishable"
     permissions: frozenset | None = None  # None: everything (secret keys, OAuth tokens)
     status: str = "active"  # "active", "revoked" or "expired"
+    expires_at: float | None = None  # Stripe App access tokens: one hour after they were issued
 
 
 @dataclass
@@ -252,6 +267,8 @@ class OAuthSettings:
     account_id: str | None = None  # the account that approves; None: the demo OAuth account
     ineligible: bool = False  # the user could choose no account (single platform connection policy)
     code_ttl: float = 300.0  # seconds an authorization code stays valid
+    access_ttl: float = 3600.0  # seconds a Stripe App access token works
+    cancel_with_error: bool = False  # the Marketplace page's Cancel adds error=access_denied (still no state)
     last_authorize: dict | None = None  # the query of the last authorize request (e.g. stripe_user[email])
 
 
@@ -276,6 +293,11 @@ class State:
         self.oauth = OAuthSettings()
         self.codes = {}  # ac_… -> Grant, until used or expired
         self.refresh_tokens = {}  # rt_… -> Grant, until the account is deauthorized
+        self.app_refresh_tokens = {}  # Stripe App: rt_… -> Grant, until used once (rolling) or the app is uninstalled
+        self.installs = {}  # Stripe App: account id -> install record (marketplace.py)
+        # Its own stream, so the seeded ids (client id, accounts, keys) stay what they were before the App existed.
+        self.app_signing_secret = new_id("absec", random.Random(f"{seed}:app"))
+        self.app_refreshes = 0  # refresh_token grants answered (for tests and benchmarks)
         self.client_id = new_id("ca", self.rng)
         self.platform_account_id = None
         self.platform_secret_key = None
@@ -304,7 +326,7 @@ class State:
     def issue_key(self, account_id, kind, livemode, permissions=None, status="active"):
         if account_id not in self.accounts:
             raise ValueError(f"no such account: {account_id}")
-        prefix = {"restricted": "rk", "publishable": "pk"}.get(kind, "sk") + ("_live" if livemode else "_test")
+        prefix = {"restricted": "rk", "app": "rk", "publishable": "pk"}.get(kind, "sk") + ("_live" if livemode else "_test")
         secret = new_id(prefix + ("_platform" if kind == "platform" else ""), self.rng)
         self.keys[secret] = ApiKey(secret, account_id, livemode, kind,
                                    None if permissions is None else frozenset(permissions), status)
@@ -334,8 +356,8 @@ class State:
             raise StripeError(401, PUBLISHABLE)
         if key is None or key.status == "revoked" or key.kind == "publishable":
             raise StripeError(401, f"Invalid API Key provided: {mask_key(secret)}")
-        if key.status == "expired":
-            raise StripeError(401, f"Expired API Key provided: {mask_key(secret)}")
+        if key.status == "expired" or (key.expires_at is not None and time.time() >= key.expires_at):
+            raise StripeError(401, f"Expired API Key provided: {mask_key(secret)}", code="api_key_expired")
         account_id = key.account_id
         if stripe_account and stripe_account != key.account_id:
             if key.kind != "platform" or stripe_account not in self.connected:

@@ -4,18 +4,19 @@ import logging
 from .. import stripe_api
 from ..db import database
 from ..models import StripeConnection, utcnow
+from ..lifecycle import IMPORTABLE
 from ..permissions import REQUIRED_PERMISSIONS
 from . import access
 
 log = logging.getLogger(__name__)
-CHECKED = ("active", "needs-attention")
+CHECKED = IMPORTABLE
 
 
 def recheck(connection):
     """Ask Stripe again and record the answer on the connection; returns its status afterwards.
 
     api_key: re-probe every required permission (stripe_api.check_restricted_key). OAuth: read the account
-    with the platform key. Stripe being unavailable changes nothing (the next check asks again).
+    with the platform key (Connect) or the App's access token (renewed if it ran out). Stripe being unavailable changes nothing (the next check asks again).
     """
     if connection.status not in CHECKED:
         return connection.status

@@ -37,20 +37,21 @@ from .. import jobs, stripe_api
 from ..db import database, is_sqlite
 from ..models import BalanceTransaction, ImportStream, Payout, StripeConnection, SyncCursor
 from . import access, problems, reconciliation, runs
-from .store import store
+from . import stripe_rows
+from .store import last_id, newest_created, store
 
 log = logging.getLogger(__name__)
 PAGE_SIZE = 100
-LISTS = ("balance_transactions", "payouts", "charges", "refunds")
+LISTS = ("balance_transactions", "payouts", "charges", "refunds", "invoices", "disputes")
 STAGES = LISTS + ("reconciliation",)
-PAYOUTS_ON_THEIR_WAY = ("pending", "in_transit")
 DAY = 86_400
 # A first import starts with these ranges back from now (newest first); long ones split further while reading.
 RANGE_EDGES_DAYS = (1, 7, 30, 90, 180, 365, 730, 1460)
 CONTINUE_LATER = "continue-later"
 # Reading order: payouts first, then their itemisations, then the other lists; newest first within each.
 HISTORY = 2
-PRIORITY = {"payouts": 0, "itemisation": 1, "balance_transactions": HISTORY, "charges": HISTORY, "refunds": HISTORY}
+PRIORITY = {"payouts": 0, "itemisation": 1, "balance_transactions": HISTORY, "charges": HISTORY, "refunds": HISTORY,
+            "invoices": HISTORY, "disputes": HISTORY}
 
 
 class CursorStuck(Exception):
@@ -76,6 +77,8 @@ def run_import(run):
             runs.release(run)
             log.info("import run %s stopped at a page boundary: queued to continue", run.id)
             return CONTINUE_LATER
+        with database.atomic():
+            reconciliation.decide_all(run.connection)  # every verdict from what is stored now (reconciliation.py)
         runs.finish(run)
         return None
     except runs.Superseded:
@@ -196,12 +199,7 @@ class Import:
         heapq.heappush(self._ready, (priority, next(self._order), step, item))
 
     def _queue_itemisations(self):
-        waiting = (
-            Payout.select(Payout.id, Payout.stripe_id, Payout.created)
-            .where((Payout.connection == self.connection) & (Payout.status == "paid")
-                   & (Payout.reconciliation == "pending") & (Payout.automatic == True))  # noqa: E712 (SQL)
-            .order_by(Payout.created.desc(), Payout.id.desc())
-        )
+        waiting = reconciliation.payouts_to_itemise(self.connection).order_by(Payout.created.desc(), Payout.id.desc())
         for payout in waiting:
             if payout.id not in self._itemised:
                 self._itemised.add(payout.id)
@@ -329,9 +327,9 @@ class Import:
         _check_progress(kind, stream.resume_after, objects, has_more)
         with self._writing, database.atomic():
             added = store(kind, self.connection.id, objects)
-            if objects:
-                newest = max(obj["created"] for obj in objects)
-                stream.resume_after, stream.position = objects[-1]["id"], objects[-1]["created"]
+            newest = newest_created(objects)
+            if objects and newest is not None and last_id(objects):
+                stream.resume_after, stream.position = last_id(objects), newest_created(objects[-1:]) or newest
                 stream.newest = max(newest, stream.newest or newest)
             stream.done = not has_more
             stream.save()
@@ -347,18 +345,19 @@ class Import:
         with self._writing, database.atomic():
             # Read side by side with the list, these may be the first copies: count those as added.
             known = (BalanceTransaction.select().where((BalanceTransaction.connection == self.connection.id)
-                                                       & BalanceTransaction.stripe_id.in_([o["id"] for o in objects]))
+                                                       & BalanceTransaction.stripe_id.in_([stripe_rows.object_id(o) for o in objects]))
                      .count() if objects else 0)
             store("balance_transactions", self.connection.id, objects, payout_id=item.stripe_id)
             runs.page_stored(self.run, len(objects), len(objects) - known)
             if not has_more:
                 reconciliation.settle(Payout.get_by_id(item.payout_id))
-        item.after = objects[-1]["id"] if objects else item.after
+        item.after = last_id(objects) or item.after
         return has_more
 
 
 def _check_progress(kind, after, objects, has_more):
-    if has_more and (not objects or any(obj["id"] == after for obj in objects)):
+    if has_more and (not objects or last_id(objects) is None
+                     or any(stripe_rows.object_id(obj) == after for obj in objects)):
         raise CursorStuck(kind)
 
 
@@ -370,12 +369,5 @@ def _stop_if_disconnected(connection):
 
 
 def _payouts_since(connection, cursor):
-    # A payout still on its way changes status later: read again from the oldest such one.
-    on_their_way = (
-        Payout.select(Payout.created)
-        .where((Payout.connection == connection) & Payout.status.in_(PAYOUTS_ON_THEIR_WAY))
-        .order_by(Payout.created).limit(1).scalar()
-    )
-    if on_their_way is None:
-        return cursor.watermark
-    return on_their_way if cursor.watermark is None else min(on_their_way, cursor.watermark)
+    # A payout that can still change (on its way, being itemised, inside Stripe's failure window) is read again.
+    return reconciliation.payouts_read_again_since(connection, cursor.watermark)

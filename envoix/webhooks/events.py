@@ -5,12 +5,13 @@ import stripe
 from flask import current_app
 from peewee import IntegrityError
 
+from .. import lifecycle
 from ..db import database
-from ..models import StripeConnection, WebhookEvent, utcnow
+from ..lifecycle import Cause
+from ..models import WebhookEvent
 
 log = logging.getLogger(__name__)
 TOLERANCE_SECONDS = 300
-DEAUTHORIZED_REASON = "Access was removed on Stripe's side (account.application.deauthorized)."
 
 
 class WebhooksNotConfigured(Exception):
@@ -68,20 +69,9 @@ def _account_deauthorized(event):
     account_id = event.get("account")
     if not account_id:
         return
-    # The platform lost access to the account itself, in both modes: every OAuth link to it is dead.
-    revoked = (
-        StripeConnection.update(
-            status="revoked", status_reason=DEAUTHORIZED_REASON, secret_encrypted=None,
-            refresh_token_encrypted=None, updated_at=utcnow(),
-        )
-        .where(
-            (StripeConnection.stripe_account_id == account_id)
-            & (StripeConnection.method == "oauth")
-            & (StripeConnection.status.in_(("active", "needs-attention")))
-        )
-        .execute()
-    )
-    log.info("account.application.deauthorized for %s: %d connection(s) revoked", account_id, revoked)
+    # The platform (Connect) or Envoix's App (uninstalled) lost access to the account itself, in both modes:
+    # every OAuth link to it is dead. The tokens are dead too, so the event is trusted by its signature alone.
+    lifecycle.revoke_account(account_id, Cause.DEAUTHORIZED)
 
 
 def _ignore(event):

@@ -107,6 +107,7 @@ def test_config(tmp_path, stripe_double=None, **overrides):
         config.update(
             STRIPE_API_BASE=stripe_double.url,
             STRIPE_CONNECT_BASE=stripe_double.url,
+            STRIPE_MARKETPLACE_BASE=stripe_double.url,
             STRIPE_CLIENT_ID=stripe_double.client_id,
             STRIPE_SECRET_KEY=stripe_double.platform_secret_key,
         )

@@ -58,7 +58,7 @@ def secrets_of(double):
     """Every credential the double issued or was shown (keys in Authorization headers, client_secret, tokens)."""
     state = double.state
     known = {key.secret for key in state.keys.values() if key.kind != "publishable"}
-    known |= set(state.refresh_tokens) | {state.platform_secret_key}
+    known |= set(state.refresh_tokens) | set(state.app_refresh_tokens) | {state.platform_secret_key, state.app_signing_secret}
     for entry in list(double.requests):
         scheme, _, value = (entry.get("headers") or {}).get("Authorization", "").partition(" ")
         if scheme.lower() == "bearer":
