@@ -27,11 +27,12 @@ from envoix.db import database  # noqa: E402
 from envoix.models import ALL_MODELS, BalanceTransaction, ImportRun, Payout, StripeConnection, User  # noqa: E402
 
 DAY = 86400
+EMAIL, PASSWORD = "bench@example.com", "a long benchmark password 0123"
 
 
 def seed(accounts, days, per_payout, rng):
     now = int(datetime.now(timezone.utc).timestamp())
-    user = User.create(email="bench@example.com", password_hash="x")
+    user = User.get(User.email == EMAIL)  # signed up over HTTP first (main()): sessions are the server's own
     for a in range(accounts):
         connection = StripeConnection.create(user=user.id, stripe_account_id=f"acct_BENCH{a:04d}", method="api_key",
                                              livemode=False, business_name=f"Shop {a}", default_currency="eur",
@@ -127,6 +128,9 @@ def main(argv=None):
             database.drop_tables(ALL_MODELS, safe=True, cascade=True)
             database.execute_sql('DROP TABLE IF EXISTS "schema_version"')
         migrations.upgrade()
+    signup = app.test_client().post("/signup", data={"email": EMAIL, "password": PASSWORD})
+    assert signup.status_code in (302, 303), signup.status_code
+    with app.app_context(), database.connection_context():
         started = time.perf_counter()
         user, transactions, payouts = seed(args.accounts, args.days, args.per_payout, random.Random(7))
         print(f"seeded {args.accounts} accounts × {payouts} payouts × {args.per_payout} transactions "
@@ -146,8 +150,8 @@ def main(argv=None):
 
     database.obj.execute_sql = counting
     client = app.test_client()
-    with client.session_transaction() as session:
-        session["_user_id"], session["_fresh"] = str(user.id), True
+    signed_in = client.post("/login", data={"email": EMAIL, "password": PASSWORD})
+    assert signed_in.status_code in (302, 303), signed_in.status_code
     if args.explain:
         client.get("/accounts")
         explaining.append(True)
