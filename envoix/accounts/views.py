@@ -120,8 +120,14 @@ def payout(connection_id, po_id):
     return _payout_page(_own_connection(connection_id), po_id)
 
 
+def _own_payout(connection, po_id):
+    if "\x00" in po_id or len(po_id) > 255:  # PostgreSQL refuses NUL in text; no Stripe id is that long
+        abort(404)
+    return get_object_or_404(overview.own_payouts(connection), Payout.stripe_id == po_id)
+
+
 def _payout_page(connection, po_id, status=200, notice=None, notice_ok=False):
-    payout = get_object_or_404(overview.own_payouts(connection), Payout.stripe_id == po_id)
+    payout = _own_payout(connection, po_id)
     lines = overview.payout_lines(connection, payout)
     details = report.payout_details(connection, lines.payout, lines.transactions)
     return page_or_fragment("accounts/payout.html", "accounts/_payout_lines.html", status=status, connection=connection,
@@ -133,9 +139,7 @@ def _payout_page(connection, po_id, status=200, notice=None, notice_ok=False):
 def check_payout(connection_id, po_id):
     """"Check again": read the payout and what it settled from Stripe now, and decide its reconciliation again."""
     connection = _own_connection(connection_id)
-    if "\x00" in po_id or len(po_id) > 255:  # PostgreSQL refuses NUL in text; no Stripe id is that long
-        abort(404)
-    payout = get_object_or_404(overview.own_payouts(connection), Payout.stripe_id == po_id)
+    payout = _own_payout(connection, po_id)
     problem = reconciliation.check_again_now(connection, payout)
     if problem is None:
         return _payout_page(connection, po_id, notice=_("Checked with Stripe just now."), notice_ok=True)
