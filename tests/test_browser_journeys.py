@@ -305,6 +305,7 @@ def test_an_ineligible_account_goes_to_the_key_tab_and_a_corrected_key_connects_
         expect(card).to_have_attribute("data-method", "api_key")
         expect(card).to_have_attribute("data-status", "active")
         expect(card).to_contain_text(f"{corrected[:8]}…{corrected[-4:]}")
+        expect(page.locator("#api-key")).to_have_value("")  # the connected key is not left in the field
         journey.shot("3-connected")
 
     assert journey.path() == "/connect?tab=key"
