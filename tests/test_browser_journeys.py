@@ -263,6 +263,14 @@ def test_an_ineligible_account_goes_to_the_key_tab_and_a_corrected_key_connects_
         result.get_by_test_id("to-key-tab").click()
         expect(page.locator("#connect-panel")).to_have_attribute("data-tab", "key")
         expect(page.locator('[data-tab-link="key"]')).to_have_text(TEXT[lang]["key_tab"])
+        # The paste field first; the how-to folded below it, a click away and complete.
+        how_to = page.get_by_test_id("key-how-to")
+        assert page.locator("#api-key").bounding_box()["y"] < how_to.bounding_box()["y"]
+        expect(how_to.get_by_test_id("create-key-live")).to_be_hidden()
+        how_to.locator("> summary").click()
+        expect(how_to.get_by_test_id("create-key-live")).to_be_visible()
+        journey.shot("1b-key-tab-how-to")
+        how_to.locator("> summary").click()
 
         page.fill("#api-key", key)
         page.locator('[data-step="paste"]').get_by_test_id("check-key").click()
@@ -282,8 +290,12 @@ def test_an_ineligible_account_goes_to_the_key_tab_and_a_corrected_key_connects_
             corrected = key
         else:
             corrected = double.add_restricted_key(account_id)
-        page.fill("#api-key-corrected", corrected)
-        page.locator("#key-result").get_by_test_id("check-key").click()
+        # One form, never two: "paste the key again" leads to the one field, focused.
+        expect(page.locator('form[action="/connect/key"]')).to_have_count(1)
+        result.get_by_test_id("paste-new-key").click()
+        expect(page.locator("#api-key")).to_be_focused()
+        page.fill("#api-key", corrected)
+        page.locator('[data-step="paste"]').get_by_test_id("check-key").click()
         result = page.locator("#key-result [data-result]")
         expect(result).to_have_attribute("data-result", "success")
         expect(result).to_have_attribute("data-account", account_id)
@@ -293,6 +305,7 @@ def test_an_ineligible_account_goes_to_the_key_tab_and_a_corrected_key_connects_
         expect(card).to_have_attribute("data-method", "api_key")
         expect(card).to_have_attribute("data-status", "active")
         expect(card).to_contain_text(f"{corrected[:8]}…{corrected[-4:]}")
+        expect(page.locator("#api-key")).to_have_value("")  # the connected key is not left in the field
         journey.shot("3-connected")
 
     assert journey.path() == "/connect?tab=key"

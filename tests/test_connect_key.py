@@ -74,7 +74,7 @@ def test_the_key_tab_lists_every_permission_envoix_checks_with_stripes_names(web
     assert [line.rsplit("(", 1)[1].rstrip(")") for line in copy_list.strip().splitlines()] == list(REQUIRED_NAMES)
     # The four steps, in German by default.
     assert "Eingeschränkten Schlüssel in Stripe erstellen" in tab and "Schlüssel kopieren" in tab
-    assert "Hier einfügen" in tab and "Envoix prüft ihn" in tab
+    assert "Oben in das Feld einfügen" in tab and "Envoix prüft ihn" in tab
     assert "Was Envoix damit liest" in tab
 
 
@@ -104,12 +104,27 @@ def test_the_key_form_posts_into_a_result_area_inside_the_tab_and_works_without_
     assert "<script" not in tab and "style=" not in tab
 
 
+def key_forms(page):
+    return re.findall(r'<form[^>]*action="/connect/key"', page)
+
+
+def test_the_paste_field_comes_first_and_the_how_to_is_folded_below_it(web, user):
+    page = web.get("/connect?tab=key").get_data(as_text=True)
+
+    tab = page[page.index('id="tab-key"'):]
+    assert len(key_forms(page)) == 1
+    assert tab.index('id="key-result"') < tab.index('name="api_key"') < tab.index('<details class="how-to"')
+    assert tab.index('<details class="how-to"') < tab.index('data-step="create"') < tab.index('data-testid="create-key-live"')
+    assert re.search(r'<details class="how-to"[^>]*>', tab).group(0).find(" open") == -1
+    assert "Noch kein Schlüssel? So erstellen Sie ihn in Stripe" in tab
+
+
 def test_the_key_tab_is_in_english_too(web, user):
     web.post("/language", {"lang": "en", "next": "/connect"})
 
     page = web.get("/connect?tab=key").get_data(as_text=True)
 
-    assert "Create a restricted key in Stripe" in page and "Paste it here" in page
+    assert "Create a restricted key in Stripe" in page and "Paste it into the field above" in page
     assert "The transfers to your bank account that Envoix reconciles." in page
 
 
@@ -319,8 +334,8 @@ def test_a_key_lacking_one_permission_names_exactly_that_one_and_stores_nothing(
     assert "ihm fehlt 1 Berechtigung" in page
     # One click re-opens Stripe's form with just that permission (test mode, as the key is).
     assert create_key_url(False, [permission.name]).replace("&", "&amp;") in page
-    # … and a form to paste the corrected key in place.
-    assert 'hx-post="/connect/key"' in page and 'hx-target="#key-result"' in page and 'name="api_key"' in page
+    # … and the way back to the tab's one form (no second form in the answer) to paste the corrected key.
+    assert 'href="#api-key"' in page and "<form" not in page
     assert key not in page
     assert connections() == []
 
@@ -367,6 +382,20 @@ def test_the_missing_permissions_page_without_javascript_is_the_whole_panel(web,
     kind, page = result_of(response)
     assert response.status_code == 422 and kind == "missing-permissions"
     assert "<html" in page and 'data-missing="rak_payout_read"' in page and 'id="tab-key"' in page
+    # One form, never two: the result stands above the tab's form and links to its field.
+    assert len(key_forms(page)) == 1
+    assert page.index('data-result="missing-permissions"') < page.index('name="api_key"')
+    assert page.index('id="key-result"') < page.index('data-result=') and 'id="connect-result" class="result-area" aria-live="polite"></div>' in page
+    assert re.search(r'href="#api-key"[^>]*data-testid="paste-new-key"', page) and 'id="api-key"' in page
+
+
+def test_a_missing_permissions_or_invalid_key_answer_for_htmx_brings_no_second_form(web, user, stripe, shop):
+    lacking = stripe.add_restricted_key(shop, permissions=REQUIRED_NAMES[1:])
+    for key, expected in ((lacking, "missing-permissions"), ("rk_test_" + "Z" * 24, "invalid-key")):
+        kind, fragment = result_of(paste(web, key))
+        assert kind == expected
+        assert "<form" not in fragment and 'name="api_key"' not in fragment
+        assert re.search(r'href="#api-key"[^>]*data-focus-key[^>]*data-testid="paste-new-key"', fragment)
 
 
 # --- rotation, modes, other users -------------------------------------------------------------------------------

@@ -27,7 +27,7 @@ def fix_for(connection):
         return None
     if connection.method == "oauth":
         return Fix("reconnect-oauth", _url("connect.oauth_start"))
-    key_tab = _url("connect.panel", tab="key")
+    key_tab = _url("connect.panel", tab="key", _anchor="api-key")  # lands on the key field, focused (static/keyform.js)
     missing = lifecycle.missing(connection)
     if connection.status == Status.NEEDS_ATTENTION.value and missing:
         return Fix("key-permissions", key_tab, missing, api_keys_url(connection.livemode))
