@@ -1,7 +1,7 @@
 """The only module that talks to Stripe's REST API: plain results in, plain results out, errors named.
 
 Every call goes through the official `stripe` library (StripeClient with configurable base addresses, so
-tests and demo mode reach the test double). Failures surface as one of the few `StripeProblem`s below;
+tests and demo mode reach the test double), except the Stripe App token endpoint and Install API (at the end). Failures surface as one of the few `StripeProblem`s below;
 nothing else in Envoix catches `stripe.*` errors.
 """
 import logging
@@ -15,9 +15,11 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+import requests
 import stripe
 import urllib3
 from flask import current_app
+from requests.adapters import HTTPAdapter
 
 from . import pacing
 
@@ -420,3 +422,103 @@ def _raw_payout(client, payout_id):
     if not isinstance(body, dict) or not body.get("id"):
         raise ValueError("not a payout")
     return body
+
+
+# --- Stripe App OAuth: the token endpoint and the Install API -------------------------------------------------------
+# `POST {STRIPE_API_BASE}/v1/oauth/token` with the app developer's secret key (stripe-facts.md, "Which OAuth").
+# The library's `oauth.token` speaks to connect.stripe.com's legacy endpoint, so these calls use requests directly,
+# with their own retry rule: a refresh (or a code) Stripe may have used already must not be sent twice.
+_OVERLOADED = (429, 500, 502, 503, 504)
+
+
+class TokenRefused(StripeProblem):
+    """Stripe's token endpoint said no: `error` (invalid_grant, invalid_client, …); `description` for the log only."""
+
+    def __init__(self, error: str, description: str | None = None):
+        super().__init__(f"token request refused ({error})")
+        self.error, self.description = error, description
+
+
+@dataclass(frozen=True)
+class AppGrant:
+    """A token pair from the App token endpoint (Stripe sends no lifetime: an access token lives one hour)."""
+
+    access_token: str = field(repr=False)
+    refresh_token: str = field(repr=False)
+    account_id: str
+    livemode: bool
+    scope: str | None
+
+
+def _app_session():
+    retries = current_app.config["STRIPE_MAX_RETRIES"]
+    # read=0: an answer that never arrived may mean Stripe used the refresh token already; a 429/5xx answer or a
+    # connection that never opened are safe to try again.
+    retry = urllib3.util.Retry(total=retries, connect=retries, read=0, status=retries, status_forcelist=_OVERLOADED,
+                               allowed_methods=frozenset({"GET", "POST"}), backoff_factor=0.25,
+                               raise_on_status=False, respect_retry_after_header=False)
+    session = requests.Session()
+    session.mount("http://", HTTPAdapter(max_retries=retry))
+    session.mount("https://", HTTPAdapter(max_retries=retry))
+    return session
+
+
+def _app_call(method, path, form=None, account=None):
+    config = current_app.config
+    headers = {"Authorization": f"Bearer {config.get('STRIPE_SECRET_KEY') or ''}"}
+    if account:
+        headers["Stripe-Account"] = account
+    try:
+        with _app_session() as session:
+            answer = session.request(method, f"{config['STRIPE_API_BASE']}{path}", data=form, headers=headers,
+                                     timeout=config["STRIPE_TIMEOUT"], allow_redirects=False)
+    except requests.RequestException as error:
+        raise StripeUnavailable(type(error).__name__) from None
+    if answer.status_code in _OVERLOADED:
+        raise StripeUnavailable(f"{path} answered {answer.status_code}")
+    try:
+        body = answer.json()
+    except ValueError:
+        raise StripeUnavailable(f"{path} answered something that is not JSON") from None
+    if not isinstance(body, dict):
+        raise StripeUnavailable(f"{path} answered something that is not an object")
+    if answer.status_code >= 400:
+        error = body.get("error")
+        if isinstance(error, dict):  # an API error (the Install API), not an OAuth one
+            raise StripeRefused(error.get("code"), answer.status_code)
+        raise TokenRefused(str(error or "unknown")[:100], str(body.get("error_description") or "")[:300])
+    return body
+
+
+def _app_grant(body):
+    access, refresh = body.get("access_token"), body.get("refresh_token")
+    account = str(body.get("stripe_user_id") or "")
+    if not isinstance(access, str) or not isinstance(refresh, str) or not access or not refresh \
+            or not account.startswith("acct_") or len(account) > 255:
+        raise StripeUnavailable("token answer without tokens or account")
+    return AppGrant(access, refresh, account, bool(body.get("livemode")), str(body.get("scope") or "")[:20] or None)
+
+
+def exchange_app_code(code: str) -> AppGrant:
+    """The OAuth callback's `code` for a token pair. Raises TokenRefused or StripeUnavailable."""
+    return _app_grant(_app_call("POST", "/v1/oauth/token", {"grant_type": "authorization_code", "code": code}))
+
+
+def refresh_app_token(refresh_token: str) -> AppGrant:
+    """A new pair for a refresh token (the old one stops working). Raises TokenRefused or StripeUnavailable."""
+    return _app_grant(_app_call("POST", "/v1/oauth/token",
+                                {"grant_type": "refresh_token", "refresh_token": refresh_token}))
+
+
+def uninstall_app(account_id: str) -> bool:
+    """Uninstall Envoix's app from the account with Stripe's Install API; True when there was an install to remove.
+
+    `GET /v1/apps/installs` and `POST /v1/apps/installs/:id/uninstall` with the developer's key acting on the
+    account (Stripe-Account), as Stripe's API reference documents them (2026-09-30). Raises a StripeProblem.
+    """
+    listed = _app_call("GET", "/v1/apps/installs?limit=100", account=account_id)
+    installs = [item for item in listed.get("data") or [] if isinstance(item, dict) and item.get("id")
+                and item.get("status") not in ("uninstalled", "uninstalling")]
+    for install in installs:
+        _app_call("POST", f"/v1/apps/installs/{install['id']}/uninstall", {}, account=account_id)
+    return bool(installs)

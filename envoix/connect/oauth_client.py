@@ -23,7 +23,7 @@ from flask_login import current_user
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
-from .. import app_tokens
+from .. import app_tokens, stripe_api
 from ..stripe_api import StripeUnavailable
 
 NAME = "stripe"
@@ -234,7 +234,7 @@ def _exchange_app_code(args):
         raise AuthorizationRefused("access_denied")
     try:
         tokens = app_tokens.exchange_code(args["code"])
-    except app_tokens.TokenRefused as refused:
+    except stripe_api.TokenRefused as refused:
         raise AuthorizationRefused(refused.error, refused.description) from None
     return {"access_token": tokens.access_token, "refresh_token": tokens.refresh_token,
             "stripe_user_id": tokens.account_id, "livemode": tokens.livemode, "scope": tokens.scope,
