@@ -9,7 +9,7 @@ import threading
 from collections import OrderedDict, defaultdict
 from dataclasses import dataclass, field, replace
 
-from flask import current_app, url_for
+from flask import url_for
 from flask_babel import get_locale
 from peewee import SQL, Case, fn
 
@@ -66,10 +66,9 @@ class AccountSummary:
 
     @property
     def disconnect_url(self):
-        # The route lives with the connect area; a card must still render where it is not registered.
-        if self.connection.status == "disconnected" or "connect.disconnect" not in current_app.view_functions:
+        if self.connection.status == "disconnected":
             return None
-        return url_for("connect.disconnect", connection_id=self.connection.id)
+        return url_for("accounts.disconnect", connection_id=self.connection.id)
 
     @property
     def needs_attention(self):
