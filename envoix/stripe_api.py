@@ -11,6 +11,7 @@ import re
 import threading
 import time
 import urllib.request
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ from flask import current_app
 from requests.adapters import HTTPAdapter
 
 from . import pacing
+from .permissions import Permission
 
 log = logging.getLogger(__name__)
 PERMISSION_IN_MESSAGE = re.compile(r"Having the '(rak_[a-z_]+)' permission")
@@ -139,7 +141,7 @@ class _PooledHTTPClient(stripe.HTTPClient):
         self._pool.clear()
 
 
-def http_client(timeout):
+def http_client(timeout: float) -> stripe.HTTPClient:
     # One per process and timeout. With a proxy set in the environment, the library's requests-based client,
     # which honours HTTPS_PROXY and NO_PROXY as requests does everywhere.
     # Keyed by process too: a forked worker must not share its parent's sockets.
@@ -212,7 +214,7 @@ def _client(credentials, max_retries=None):
     )
 
 
-def platform_credentials(account_id):
+def platform_credentials(account_id: str) -> Credentials:
     return Credentials(current_app.config["STRIPE_SECRET_KEY"] or "", account_id)
 
 
@@ -288,12 +290,12 @@ def _with_renewal(credentials, call):
         return call(_client(credentials))
 
 
-def read_account(credentials):
+def read_account(credentials: Credentials) -> AccountInfo:
     """GET /v1/account for these credentials."""
     return _with_renewal(credentials, lambda client: _account_info(client.v1.accounts.retrieve_current()))
 
 
-def deauthorize(account_id):
+def deauthorize(account_id: str) -> bool:
     """Disconnect an OAuth-connected account; returns False if Stripe says it was not connected any more."""
     config = current_app.config
     client = _client(Credentials(config["STRIPE_SECRET_KEY"] or ""))
@@ -343,7 +345,7 @@ def _probe_threads():
         return _probe_pool
 
 
-def check_restricted_key(api_key, permissions):
+def check_restricted_key(api_key: str, permissions: Iterable[Permission]) -> KeyCheck:
     """Probe every permission at once (one pooled thread each), so checking a key costs about one round trip.
 
     Returns a KeyCheck; raises KeyRejected or StripeUnavailable when those decide the outcome.
@@ -391,7 +393,7 @@ LISTS = {
 LIST_EXPAND = {"charges": ["data.customer"], "invoices": ["data.payments"]}
 
 
-def list_page(credentials, kind, params):
+def list_page(credentials: Credentials, kind: str, params: dict) -> tuple[list[dict], bool]:
     """One page of a list endpoint: (objects as plain dicts, has_more).
 
     Through the library's raw_request: the same authentication, retries and error mapping as `.list()`, but the
@@ -412,7 +414,7 @@ def _raw_page(client, kind, params):
     return body["data"], bool(body.get("has_more"))
 
 
-def read_payout(credentials, payout_id):
+def read_payout(credentials: Credentials, payout_id: str) -> dict:
     """GET /v1/payouts/po_…: the payout as Stripe has it now (a plain dict)."""
     return _with_renewal(credentials, lambda client: _raw_payout(client, payout_id))
 
