@@ -160,11 +160,17 @@ def test_a_reset_link_stops_working_when_the_password_changes_another_way(mail_w
 
 # --- settings: password, email, sessions -------------------------------------------------------------------------
 
-def test_the_settings_page_has_every_section_and_a_place_for_the_bookkeeping_form(web, user):
+def test_the_settings_page_has_every_section_and_the_bookkeeping_numbers_are_saved_from_it(web, user):
     page = web.get("/settings").get_data(as_text=True)
     for section in ("email", "password", "two-factor", "sessions", "bookkeeping", "export", "events", "delete"):
         assert f'data-section="{section}"' in page
     assert 'data-event="signed-up"' in page
+    assert 'name="adviser_number"' in page and 'action="/settings/bookkeeping"' in page
+    saved = web.post("/settings/bookkeeping", {"chart": "SKR04", "adviser_number": "29098", "client_number": "55"},
+                     htmx=True)
+    assert saved.status_code == 200
+    again = web.get("/settings").get_data(as_text=True)
+    assert 'value="29098"' in again and 'value="55"' in again
 
 
 def test_changing_the_password_needs_the_current_one(web, user):

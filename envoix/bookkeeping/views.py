@@ -39,7 +39,7 @@ def _form(status=200, errors=None, saved=False, form=None):
 @bp.route("/settings/bookkeeping", methods=["GET", "POST"])
 @login_required
 def settings():
-    if request.method == "GET":
+    if request.method != "POST":  # GET, and HEAD (which changes nothing)
         return _form()
     try:
         with database.atomic():

@@ -72,7 +72,7 @@ def install():
         response = _show(callback.outcome("install-expired") if pending.cookie_present() else None)
         pending.forget(response)
         return response
-    if request.method == "GET":
+    if request.method != "POST":  # GET, and HEAD (which changes nothing)
         return render_template("connect/install.html", account_id=waiting.account_id)
     if request.form.get("decision") != "connect":
         pending.discard()
