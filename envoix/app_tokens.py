@@ -1,8 +1,8 @@
 """Stripe App OAuth 2.0 tokens: the code exchange, the rolling refresh, and the uninstall call.
 
-Stripe's rules (stripe-facts.md, "Which OAuth"): `POST {STRIPE_API_BASE}/v1/oauth/token`, authenticated with the
-app developer's secret key (STRIPE_SECRET_KEY); access tokens live one hour (no `expires_in` is sent); every
-refresh returns a new pair and the old refresh token stops working.
+Stripe's rules (stripe-facts.md, "Which OAuth"): access tokens live one hour (no `expires_in` is sent); every
+refresh returns a new pair and the old refresh token stops working. The calls themselves are stripe_api's
+(`exchange_app_code`, `refresh_app_token`, `uninstall_app`); this module keeps the pair, its lock and its store.
 
 Token life, as every caller sees it: `credentials(connection)` gives `stripe_api.Credentials` whose `token`
 hands out a valid access token (renewed when less than REFRESH_MARGIN is left) and is told once when Stripe
@@ -22,11 +22,6 @@ import time
 from dataclasses import dataclass
 from datetime import timedelta
 
-import requests
-from flask import current_app
-from requests.adapters import HTTPAdapter
-from urllib3.util.retry import Retry
-
 from . import lifecycle, secrets, stripe_api
 from .db import database, is_sqlite
 from .lifecycle import IMPORTABLE, Cause
@@ -35,16 +30,7 @@ from .models import StripeConnection, utcnow
 log = logging.getLogger(__name__)
 ACCESS_LIFETIME = timedelta(hours=1)
 REFRESH_MARGIN = timedelta(minutes=5)
-OVERLOADED = (429, 500, 502, 503, 504)
 RE_READS, RE_READ_WAIT = 5, 0.2
-
-
-class TokenRefused(stripe_api.StripeProblem):
-    """Stripe's token endpoint said no: `error` (invalid_grant, invalid_client, …); `description` for the log only."""
-
-    def __init__(self, error, description=None):
-        super().__init__(f"token request refused ({error})")
-        self.error, self.description = error, description
 
 
 @dataclass(frozen=True)
@@ -70,86 +56,34 @@ class Tokens:
         return cls(**data)
 
 
-# --- talking to Stripe's token endpoint -------------------------------------------------------------------------
+# --- the pair Stripe's token endpoint hands out (stripe_api makes the calls) --------------------------------------
 
-def _session():
-    config = current_app.config
-    retries = config["STRIPE_MAX_RETRIES"]
-    # read=0: a refresh (or a code) Stripe may have used already must not be sent twice; a 429/5xx answer or a
-    # connection that never opened are safe to try again.
-    retry = Retry(total=retries, connect=retries, read=0, status=retries, status_forcelist=OVERLOADED,
-                  allowed_methods=frozenset({"GET", "POST"}), backoff_factor=0.25, raise_on_status=False,
-                  respect_retry_after_header=False)
-    session = requests.Session()
-    session.mount("http://", HTTPAdapter(max_retries=retry))
-    session.mount("https://", HTTPAdapter(max_retries=retry))
-    return session
-
-
-def _call(method, path, form=None, account=None):
-    config = current_app.config
-    headers = {"Authorization": f"Bearer {config.get('STRIPE_SECRET_KEY') or ''}"}
-    if account:
-        headers["Stripe-Account"] = account
-    try:
-        with _session() as session:
-            answer = session.request(method, f"{config['STRIPE_API_BASE']}{path}", data=form, headers=headers,
-                                     timeout=config["STRIPE_TIMEOUT"], allow_redirects=False)
-    except requests.RequestException as error:
-        raise stripe_api.StripeUnavailable(type(error).__name__) from None
-    if answer.status_code in OVERLOADED:
-        raise stripe_api.StripeUnavailable(f"{path} answered {answer.status_code}")
-    try:
-        body = answer.json()
-    except ValueError:
-        raise stripe_api.StripeUnavailable(f"{path} answered something that is not JSON") from None
-    if not isinstance(body, dict):
-        raise stripe_api.StripeUnavailable(f"{path} answered something that is not an object")
-    if answer.status_code >= 400:
-        error = body.get("error")
-        if isinstance(error, dict):  # an API error (the Install API), not an OAuth one
-            raise stripe_api.StripeRefused(error.get("code"), answer.status_code)
-        raise TokenRefused(str(error or "unknown")[:100], str(body.get("error_description") or "")[:300])
-    return body
-
-
-def _tokens(body):
-    access, refresh = body.get("access_token"), body.get("refresh_token")
-    account = str(body.get("stripe_user_id") or "")
-    if not isinstance(access, str) or not isinstance(refresh, str) or not access or not refresh \
-            or not account.startswith("acct_") or len(account) > 255:
-        raise stripe_api.StripeUnavailable("token answer without tokens or account")
-    return Tokens(access, refresh, account, bool(body.get("livemode")), str(body.get("scope") or "")[:20] or None,
+def _tokens(grant):
+    # Stripe sends no `expires_in`: an App access token lives one hour from now.
+    return Tokens(grant.access_token, grant.refresh_token, grant.account_id, grant.livemode, grant.scope,
                   utcnow() + ACCESS_LIFETIME)
 
 
 def exchange_code(code):
-    """The callback's `code` for a token pair (Tokens). Raises TokenRefused or StripeUnavailable."""
-    return _tokens(_call("POST", "/v1/oauth/token", {"grant_type": "authorization_code", "code": code}))
+    """The callback's `code` for a token pair (Tokens). Raises stripe_api.TokenRefused or StripeUnavailable."""
+    return _tokens(stripe_api.exchange_app_code(code))
 
 
 def _refresh(refresh_token):
-    return _tokens(_call("POST", "/v1/oauth/token", {"grant_type": "refresh_token", "refresh_token": refresh_token}))
+    return _tokens(stripe_api.refresh_app_token(refresh_token))
 
 
 def uninstall(connection):
-    """Uninstall Envoix's app from the connection's account with Stripe's Install API; True when Stripe did.
+    """Uninstall Envoix's app from the connection's account (stripe_api.uninstall_app); True when Stripe did.
 
-    `GET /v1/apps/installs` and `POST /v1/apps/installs/:id/uninstall` with the developer's key acting on the
-    account (Stripe-Account), as Stripe's API reference documents them (2026-09-30). Any failure: False, and
-    the page tells the user where to remove the app in Stripe's dashboard; disconnecting goes on either way.
+    Any failure: False, and the page tells the user where to remove the app in Stripe's dashboard;
+    disconnecting goes on either way.
     """
-    account = connection.stripe_account_id
     try:
-        listed = _call("GET", "/v1/apps/installs?limit=100", account=account)
-        installs = [item for item in listed.get("data") or [] if isinstance(item, dict) and item.get("id")
-                    and item.get("status") not in ("uninstalled", "uninstalling")]
-        for install in installs:
-            _call("POST", f"/v1/apps/installs/{install['id']}/uninstall", {}, account=account)
+        return stripe_api.uninstall_app(connection.stripe_account_id)
     except stripe_api.StripeProblem as problem:
-        log.warning("could not uninstall the app from %s: %s", account, problem)
+        log.warning("could not uninstall the app from %s: %s", connection.stripe_account_id, problem)
         return False
-    return bool(installs)
 
 
 # --- the stored pair ------------------------------------------------------------------------------------------------
@@ -198,7 +132,7 @@ def renew(connection_id, used_access, force=False):
             raise stripe_api.AccessRevoked("the stored refresh token cannot be decrypted")
         try:
             tokens = _refresh(refresh_token)
-        except TokenRefused as refused:
+        except stripe_api.TokenRefused as refused:
             if refused.error != "invalid_grant":
                 log.error("Stripe refused to refresh the App token of connection %s: %s", connection_id, refused.error)
                 raise stripe_api.StripeRefused(refused.error, 400) from None

@@ -12,6 +12,7 @@ disconnect that happened meanwhile stands. Callers: the key and OAuth results (c
 (app_tokens.py). Templates and fixes read `status`, `status_code` and `missing` - never English text.
 """
 import logging
+from collections.abc import Iterable
 from enum import Enum
 
 from .db import database
@@ -45,28 +46,28 @@ class Cause(str, Enum):
 SECRET_FIELDS = dict(secret_encrypted=None, refresh_token_encrypted=None, access_expires_at=None)
 
 
-def missing(connection):
+def missing(connection: StripeConnection) -> tuple[str, ...]:
     """The rak_… names a needs-attention key lacks (a tuple, in Stripe's order)."""
     return tuple((connection.missing_permissions or "").split())
 
 
-def connected_fields():
+def connected_fields() -> dict:
     """The status part of a connection being (re)connected: merged into connections._save's row."""
     return dict(status=Status.ACTIVE.value, status_code=None, missing_permissions=None, status_reason=None,
                 disconnected_at=None, updated_at=utcnow())
 
 
-def needs_attention(connection, cause, missing_names=()):
+def needs_attention(connection: StripeConnection, cause: Cause | str, missing_names: Iterable[str] = ()) -> bool:
     names = " ".join(dict.fromkeys(missing_names)) or None
     return _change(connection, Status.NEEDS_ATTENTION, cause, missing_permissions=names)
 
 
-def revoke(connection, cause):
+def revoke(connection: StripeConnection, cause: Cause | str) -> bool:
     """Stripe will not honour the connection's key or tokens again: mark it revoked and forget them."""
     return _change(connection, Status.REVOKED, cause, **SECRET_FIELDS)
 
 
-def revoke_account(account_id, cause, method="oauth"):
+def revoke_account(account_id: str, cause: Cause | str, method: str = "oauth") -> int:
     """Every in-use connection of `method` to a Stripe account (both modes) revoked; returns how many."""
     with database.atomic():
         changed = (
@@ -80,13 +81,13 @@ def revoke_account(account_id, cause, method="oauth"):
     return changed
 
 
-def healthy_again(connection):
+def healthy_again(connection: StripeConnection) -> bool:
     if connection.status == Status.NEEDS_ATTENTION.value:
         return _change(connection, Status.ACTIVE, None, missing_permissions=None)
     return False
 
 
-def disconnect(connection):
+def disconnect(connection: StripeConnection) -> StripeConnection:
     """Mark `connection` disconnected and forget its secrets (the Stripe side is connect/disconnect.py's)."""
     now = utcnow()
     fields = dict(status=Status.DISCONNECTED.value, status_code=None, missing_permissions=None,

@@ -146,13 +146,3 @@ def _write_to_outbox(message_text):
     temporary.rename(folder / name)
     log.info("no SMTP_URL: email written to the outbox as %s", name)
     return folder / name
-
-
-def link(endpoint, **values):
-    """An absolute link for an email: from ENVOIX_BASE_URL when set (never from request headers), else this request."""
-    from flask import url_for
-
-    base = current_app.config.get("ENVOIX_BASE_URL")
-    if base:
-        return base + url_for(endpoint, **values)
-    return url_for(endpoint, _external=True, **values)

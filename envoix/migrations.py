@@ -15,7 +15,7 @@ from peewee import (BigIntegerField, BooleanField, CharField, CompositeKey, Date
                     TextField)
 from playhouse.migrate import PostgresqlMigrator, SqliteMigrator, migrate
 
-from . import models, schema_v1
+from . import schema_v1
 from .db import database, is_sqlite
 
 log = logging.getLogger(__name__)
@@ -175,11 +175,25 @@ def _user_account_security_columns(db, migrator):
         migrate(*changes)
 
 
+class _ImportStream31(schema_v1._Frozen):
+    # As migration 31 creates it (frozen: a later change to models.ImportStream gets a migration of its own).
+    connection = ForeignKeyField(schema_v1.StripeConnection, on_delete="CASCADE")
+    object_type = CharField(max_length=40)
+    created_gte = BigIntegerField(null=True)
+    created_lt = BigIntegerField(null=True)
+    resume_after = CharField(max_length=255, null=True)
+    newest = BigIntegerField(null=True)
+    position = BigIntegerField(null=True)
+    done = BooleanField(default=False)
+
+    class Meta:
+        table_name = "import_stream"
+        indexes = ((("connection", "object_type"), False),)
+
+
 def _import_streams(db, migrator):
     # Streams of an unfinished import read side by side, each with its own cursor (sync/importer.py).
-    from .models import ImportStream
-
-    db.create_tables([ImportStream], safe=True)
+    db.create_tables([_ImportStream31], safe=True)
 
 
 class _UserSession40(schema_v1._Frozen):
@@ -254,8 +268,77 @@ def _payout_lifecycle_and_who_paid(db, migrator):
     db.execute_sql("UPDATE payout SET itemised_at = reconciled_at WHERE itemised_at IS NULL AND reconciled_at IS NOT NULL")
 
 
+# As migration 22 creates them (frozen: later changes to these models get migrations of their own).
+class _Invoice22(schema_v1._Frozen):
+    connection = ForeignKeyField(schema_v1.StripeConnection, on_delete="CASCADE")
+    stripe_id = CharField(max_length=255)
+    number = TextField(null=True)
+    customer_id = CharField(max_length=255, null=True)
+    customer_name = TextField(null=True)
+    customer_email = TextField(null=True)
+    charge_id = CharField(max_length=255, null=True, index=True)
+    payment_intent_id = CharField(max_length=255, null=True)
+    amount_paid = BigIntegerField(default=0)
+    currency = CharField(max_length=3)
+    status = TextField(null=True)
+    created = BigIntegerField()
+
+    class Meta:
+        table_name = "invoice"
+        indexes = ((("connection", "stripe_id"), True),)
+
+
+class _Dispute22(schema_v1._Frozen):
+    connection = ForeignKeyField(schema_v1.StripeConnection, on_delete="CASCADE")
+    stripe_id = CharField(max_length=255)
+    charge_id = CharField(max_length=255, null=True)
+    amount = BigIntegerField()
+    currency = CharField(max_length=3)
+    reason = TextField(null=True)
+    status = TextField(null=True)
+    created = BigIntegerField()
+
+    class Meta:
+        table_name = "dispute"
+        indexes = ((("connection", "stripe_id"), True),)
+
+
+class _UnreadableObject22(schema_v1._Frozen):
+    connection = ForeignKeyField(schema_v1.StripeConnection, on_delete="CASCADE")
+    object_type = CharField(max_length=40)
+    stripe_id = CharField(max_length=255)
+    reason = TextField()
+    seen_at = DateTimeField()
+
+    class Meta:
+        table_name = "unreadable_object"
+        indexes = ((("connection", "object_type", "stripe_id"), True),)
+
+
+class _BookkeepingSettings22(schema_v1._Frozen):
+    user = ForeignKeyField(schema_v1.User, on_delete="CASCADE", unique=True)
+    chart = CharField(max_length=5, default="SKR03")
+    adviser_number = IntegerField(null=True)
+    client_number = IntegerField(null=True)
+    fiscal_year_start_month = IntegerField(default=1)
+    account_length = IntegerField(default=4)
+    clearing_account = IntegerField(null=True)
+    revenue_account = IntegerField(null=True)
+    fees_account = IntegerField(null=True)
+    refunds_account = IntegerField(null=True)
+    disputes_account = IntegerField(null=True)
+    transit_account = IntegerField(null=True)
+    other_account = IntegerField(null=True)
+    updated_at = DateTimeField()
+
+    class Meta:
+        table_name = "bookkeeping_settings"
+
+
 def _invoices_disputes_unreadable_objects_bookkeeping(db, migrator):
-    db.create_tables([models.Invoice, models.Dispute, models.UnreadableObject, models.BookkeepingSettings], safe=True)
+    db.create_tables([_Invoice22, _Dispute22, _UnreadableObject22, _BookkeepingSettings22], safe=True)
+
+
 _TALLY_SQLITE = [
     'CREATE TRIGGER IF NOT EXISTS "balance_transaction_tally_insert" AFTER INSERT ON "balance_transaction" BEGIN '
     'INSERT INTO "transaction_tally" ("connection_id", "shard", "stored") VALUES (NEW."connection_id", 0, 1) '

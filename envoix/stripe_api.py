@@ -1,7 +1,7 @@
 """The only module that talks to Stripe's REST API: plain results in, plain results out, errors named.
 
 Every call goes through the official `stripe` library (StripeClient with configurable base addresses, so
-tests and demo mode reach the test double). Failures surface as one of the few `StripeProblem`s below;
+tests and demo mode reach the test double), except the Stripe App token endpoint and Install API (at the end). Failures surface as one of the few `StripeProblem`s below;
 nothing else in Envoix catches `stripe.*` errors.
 """
 import logging
@@ -11,15 +11,19 @@ import re
 import threading
 import time
 import urllib.request
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+import requests
 import stripe
 import urllib3
 from flask import current_app
+from requests.adapters import HTTPAdapter
 
 from . import pacing
+from .permissions import Permission
 
 log = logging.getLogger(__name__)
 PERMISSION_IN_MESSAGE = re.compile(r"Having the '(rak_[a-z_]+)' permission")
@@ -137,7 +141,7 @@ class _PooledHTTPClient(stripe.HTTPClient):
         self._pool.clear()
 
 
-def http_client(timeout):
+def http_client(timeout: float) -> stripe.HTTPClient:
     # One per process and timeout. With a proxy set in the environment, the library's requests-based client,
     # which honours HTTPS_PROXY and NO_PROXY as requests does everywhere.
     # Keyed by process too: a forked worker must not share its parent's sockets.
@@ -210,7 +214,7 @@ def _client(credentials, max_retries=None):
     )
 
 
-def platform_credentials(account_id):
+def platform_credentials(account_id: str) -> Credentials:
     return Credentials(current_app.config["STRIPE_SECRET_KEY"] or "", account_id)
 
 
@@ -286,12 +290,12 @@ def _with_renewal(credentials, call):
         return call(_client(credentials))
 
 
-def read_account(credentials):
+def read_account(credentials: Credentials) -> AccountInfo:
     """GET /v1/account for these credentials."""
     return _with_renewal(credentials, lambda client: _account_info(client.v1.accounts.retrieve_current()))
 
 
-def deauthorize(account_id):
+def deauthorize(account_id: str) -> bool:
     """Disconnect an OAuth-connected account; returns False if Stripe says it was not connected any more."""
     config = current_app.config
     client = _client(Credentials(config["STRIPE_SECRET_KEY"] or ""))
@@ -341,7 +345,7 @@ def _probe_threads():
         return _probe_pool
 
 
-def check_restricted_key(api_key, permissions):
+def check_restricted_key(api_key: str, permissions: Iterable[Permission]) -> KeyCheck:
     """Probe every permission at once (one pooled thread each), so checking a key costs about one round trip.
 
     Returns a KeyCheck; raises KeyRejected or StripeUnavailable when those decide the outcome.
@@ -389,7 +393,7 @@ LISTS = {
 LIST_EXPAND = {"charges": ["data.customer"], "invoices": ["data.payments"]}
 
 
-def list_page(credentials, kind, params):
+def list_page(credentials: Credentials, kind: str, params: dict) -> tuple[list[dict], bool]:
     """One page of a list endpoint: (objects as plain dicts, has_more).
 
     Through the library's raw_request: the same authentication, retries and error mapping as `.list()`, but the
@@ -410,7 +414,7 @@ def _raw_page(client, kind, params):
     return body["data"], bool(body.get("has_more"))
 
 
-def read_payout(credentials, payout_id):
+def read_payout(credentials: Credentials, payout_id: str) -> dict:
     """GET /v1/payouts/po_…: the payout as Stripe has it now (a plain dict)."""
     return _with_renewal(credentials, lambda client: _raw_payout(client, payout_id))
 
@@ -420,3 +424,103 @@ def _raw_payout(client, payout_id):
     if not isinstance(body, dict) or not body.get("id"):
         raise ValueError("not a payout")
     return body
+
+
+# --- Stripe App OAuth: the token endpoint and the Install API -------------------------------------------------------
+# `POST {STRIPE_API_BASE}/v1/oauth/token` with the app developer's secret key (stripe-facts.md, "Which OAuth").
+# The library's `oauth.token` speaks to connect.stripe.com's legacy endpoint, so these calls use requests directly,
+# with their own retry rule: a refresh (or a code) Stripe may have used already must not be sent twice.
+_OVERLOADED = (429, 500, 502, 503, 504)
+
+
+class TokenRefused(StripeProblem):
+    """Stripe's token endpoint said no: `error` (invalid_grant, invalid_client, …); `description` for the log only."""
+
+    def __init__(self, error: str, description: str | None = None):
+        super().__init__(f"token request refused ({error})")
+        self.error, self.description = error, description
+
+
+@dataclass(frozen=True)
+class AppGrant:
+    """A token pair from the App token endpoint (Stripe sends no lifetime: an access token lives one hour)."""
+
+    access_token: str = field(repr=False)
+    refresh_token: str = field(repr=False)
+    account_id: str
+    livemode: bool
+    scope: str | None
+
+
+def _app_session():
+    retries = current_app.config["STRIPE_MAX_RETRIES"]
+    # read=0: an answer that never arrived may mean Stripe used the refresh token already; a 429/5xx answer or a
+    # connection that never opened are safe to try again.
+    retry = urllib3.util.Retry(total=retries, connect=retries, read=0, status=retries, status_forcelist=_OVERLOADED,
+                               allowed_methods=frozenset({"GET", "POST"}), backoff_factor=0.25,
+                               raise_on_status=False, respect_retry_after_header=False)
+    session = requests.Session()
+    session.mount("http://", HTTPAdapter(max_retries=retry))
+    session.mount("https://", HTTPAdapter(max_retries=retry))
+    return session
+
+
+def _app_call(method, path, form=None, account=None):
+    config = current_app.config
+    headers = {"Authorization": f"Bearer {config.get('STRIPE_SECRET_KEY') or ''}"}
+    if account:
+        headers["Stripe-Account"] = account
+    try:
+        with _app_session() as session:
+            answer = session.request(method, f"{config['STRIPE_API_BASE']}{path}", data=form, headers=headers,
+                                     timeout=config["STRIPE_TIMEOUT"], allow_redirects=False)
+    except requests.RequestException as error:
+        raise StripeUnavailable(type(error).__name__) from None
+    if answer.status_code in _OVERLOADED:
+        raise StripeUnavailable(f"{path} answered {answer.status_code}")
+    try:
+        body = answer.json()
+    except ValueError:
+        raise StripeUnavailable(f"{path} answered something that is not JSON") from None
+    if not isinstance(body, dict):
+        raise StripeUnavailable(f"{path} answered something that is not an object")
+    if answer.status_code >= 400:
+        error = body.get("error")
+        if isinstance(error, dict):  # an API error (the Install API), not an OAuth one
+            raise StripeRefused(error.get("code"), answer.status_code)
+        raise TokenRefused(str(error or "unknown")[:100], str(body.get("error_description") or "")[:300])
+    return body
+
+
+def _app_grant(body):
+    access, refresh = body.get("access_token"), body.get("refresh_token")
+    account = str(body.get("stripe_user_id") or "")
+    if not isinstance(access, str) or not isinstance(refresh, str) or not access or not refresh \
+            or not account.startswith("acct_") or len(account) > 255:
+        raise StripeUnavailable("token answer without tokens or account")
+    return AppGrant(access, refresh, account, bool(body.get("livemode")), str(body.get("scope") or "")[:20] or None)
+
+
+def exchange_app_code(code: str) -> AppGrant:
+    """The OAuth callback's `code` for a token pair. Raises TokenRefused or StripeUnavailable."""
+    return _app_grant(_app_call("POST", "/v1/oauth/token", {"grant_type": "authorization_code", "code": code}))
+
+
+def refresh_app_token(refresh_token: str) -> AppGrant:
+    """A new pair for a refresh token (the old one stops working). Raises TokenRefused or StripeUnavailable."""
+    return _app_grant(_app_call("POST", "/v1/oauth/token",
+                                {"grant_type": "refresh_token", "refresh_token": refresh_token}))
+
+
+def uninstall_app(account_id: str) -> bool:
+    """Uninstall Envoix's app from the account with Stripe's Install API; True when there was an install to remove.
+
+    `GET /v1/apps/installs` and `POST /v1/apps/installs/:id/uninstall` with the developer's key acting on the
+    account (Stripe-Account), as Stripe's API reference documents them (2026-09-30). Raises a StripeProblem.
+    """
+    listed = _app_call("GET", "/v1/apps/installs?limit=100", account=account_id)
+    installs = [item for item in listed.get("data") or [] if isinstance(item, dict) and item.get("id")
+                and item.get("status") not in ("uninstalled", "uninstalling")]
+    for install in installs:
+        _app_call("POST", f"/v1/apps/installs/{install['id']}/uninstall", {}, account=account_id)
+    return bool(installs)

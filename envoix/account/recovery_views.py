@@ -5,7 +5,7 @@ from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
-from .. import mail, throttle
+from .. import links, mail, throttle
 from ..auth import sessions
 from ..auth.users import AuthRefused, check_password_rules, hash_password, normalise_email
 from ..models import User, utcnow
@@ -32,7 +32,7 @@ def forgot_password():
     # At most three links an hour to one address (silently: the answer is the same either way).
     if user is not None and not throttle.admit([f"reset:email:{email}"], throttle.Limit(3, HOUR)):
         mail.send(user.email, "password_reset", user.locale,
-                  link=mail.link("account.reset_password", token=tokens.reset_token(user)))
+                  link=links.absolute_url("account.reset_password", token=tokens.reset_token(user)))
     # The same answer whether or not the address has an account.
     return render_template("auth/forgot_sent.html", email=email)
 
@@ -54,7 +54,7 @@ def reset_password(token):
     user.save()
     sessions.end_all(user)  # every session and remember-me cookie, wherever they are
     record_event(user, "password-reset")
-    mail.send(user.email, "password_changed", user.locale, reset_link=mail.link("account.forgot_password"))
+    mail.send(user.email, "password_changed", user.locale, reset_link=links.absolute_url("account.forgot_password"))
     flash(_("Your password is changed. Please log in with the new one."), "ok")
     return redirect(url_for("auth.login"), 303)
 

@@ -4,7 +4,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 
-from .. import mail
+from .. import links, mail
 from ..auth import sessions
 from ..auth.signin import renew_browser_session
 from ..auth.users import AuthRefused, check_password, check_password_rules, hash_password, normalise_email
@@ -62,7 +62,7 @@ def change_password():
     user.save()
     renew_browser_session(user)  # every other session and remember-me cookie ends; this one starts anew
     events.record_event(user, "password-changed")
-    mail.send(user.email, "password_changed", user.locale, reset_link=mail.link("account.forgot_password"))
+    mail.send(user.email, "password_changed", user.locale, reset_link=links.absolute_url("account.forgot_password"))
     flash(_("Your password is changed. Every other session has been signed out."), "ok")
     return redirect(url_for("account.settings"), 303)
 

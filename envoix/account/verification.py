@@ -5,7 +5,7 @@ from flask import Response, current_app, render_template, url_for
 from flask_login import current_user
 from peewee import IntegrityError
 
-from .. import mail
+from .. import links, mail
 from ..db import database
 from ..models import utcnow
 from ..rendering import wants_fragment
@@ -17,7 +17,7 @@ def send_link(user, email=None):
     """Email a confirmation link for `email` (default: the account's address) to that address."""
     email = email or user.email
     mail.send(email, "verify", user.locale or _language(),
-              link=mail.link("account.verify_email", token=tokens.verify_token(user, email)), email=email)
+              link=links.absolute_url("account.verify_email", token=tokens.verify_token(user, email)), email=email)
 
 
 def _language():

@@ -68,10 +68,9 @@ class AccountSummary:
 
     @property
     def disconnect_url(self):
-        # The route lives with the connect area; a card must still render where it is not registered.
-        if self.connection.status == "disconnected" or "connect.disconnect" not in current_app.view_functions:
+        if self.connection.status == "disconnected":
             return None
-        return url_for("connect.disconnect", connection_id=self.connection.id)
+        return url_for("accounts.disconnect", connection_id=self.connection.id)
 
     @property
     def needs_attention(self):

@@ -1,13 +1,18 @@
-"""Routes of the account pages: the list, one account (with its live import progress), a payout, the CSV export."""
+"""Routes of the account pages: the list, one account (with its live import progress), a payout, the CSV export,
+disconnecting."""
+import logging
 from datetime import datetime, timezone
 
-from flask import Response, abort, flash, redirect, request, stream_with_context, url_for
+from flask import Response, abort, flash, redirect, render_template, request, stream_with_context, url_for
 from flask_babel import format_date
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from playhouse.flask_utils import get_object_or_404
 
+from .. import stripe_api
+from ..account import record_event, requires_recent_second_factor
 from ..bookkeeping import report
+from ..connect.disconnect import disconnect as disconnect_connection
 from ..models import Payout, StripeConnection
 from ..money import format_money
 from ..rendering import page_or_fragment, wants_fragment
@@ -15,7 +20,7 @@ from ..sync import jobs as import_jobs
 from ..sync import problems, reconciliation, runs
 from . import bp, export, labels, overview, periods
 
-
+log = logging.getLogger(__name__)
 MAX_PAGE = 10**6
 
 
@@ -155,3 +160,29 @@ def export_csv(connection_id):
         stream_with_context(export.csv_rows(connection)), mimetype="text/csv",
         headers={"Content-Disposition": export.content_disposition(connection)},
     )
+
+
+@bp.route("/accounts/<int:connection_id>/disconnect", methods=["POST"])
+@login_required
+@requires_recent_second_factor
+def disconnect(connection_id):
+    connection = _own_connection(connection_id)
+    try:
+        disconnect_connection(connection)
+    except stripe_api.StripeProblem as problem:
+        refused = isinstance(problem, stripe_api.StripeRefused)
+        if refused:
+            log.warning("Stripe refused to deauthorize an account: %s", problem)
+        return page_or_fragment("connect/disconnect_failed.html", "connect/_disconnect_failed.html",
+                                status=502 if refused else 503, connection=connection,
+                                summary=overview.account_summary(connection), refused=refused)
+    record_event(current_user.id, "disconnected", account=connection.stripe_account_id, method=connection.method)
+    if wants_fragment():
+        return render_template("connect/_disconnected.html", connection=connection,
+                               summary=overview.account_summary(connection))
+    flash(_("%(account)s is disconnected. Its imported history stays here.",
+            account=connection.business_name or connection.stripe_account_id), "ok")
+    if connection.uninstall_in_dashboard:
+        flash(_("To remove Envoix's app from your Stripe account too, open Settings → Installed apps in your "
+                "Stripe dashboard and uninstall Envoix there."), "ok")
+    return redirect(url_for("accounts.index"))

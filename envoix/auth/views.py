@@ -4,7 +4,7 @@ import time
 from flask import current_app, redirect, render_template, request, session, url_for
 from flask_login import current_user
 
-from .. import mail, throttle
+from .. import links, mail, throttle
 from ..account import two_factor, verification
 from ..account.events import record_event
 from ..models import User
@@ -31,7 +31,7 @@ def signup():
         if refused.user is not None:
             # The owner learns of it (maybe they forgot they have an account).
             mail.send(refused.user.email, "signup_existing", refused.user.locale or _lang(),
-                      login_link=mail.link("auth.login"), reset_link=mail.link("account.forgot_password"))
+                      login_link=links.absolute_url("auth.login"), reset_link=links.absolute_url("account.forgot_password"))
             if current_app.config["ENVOIX_SIGNUP_HIDES_ACCOUNTS"]:
                 return render_template("auth/signup_sent.html", email=refused.user.email)
         return _refused("auth/signup.html", refused, email=request.form.get("email", "")[:254])

@@ -18,12 +18,12 @@ from urllib.parse import urlencode
 
 import requests
 from authlib.integrations.flask_client import FlaskIntegration, OAuth, OAuthError
-from flask import current_app, redirect, request, session, url_for
+from flask import current_app, redirect, session
 from flask_login import current_user
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
-from .. import app_tokens
+from .. import app_tokens, links, stripe_api
 from ..stripe_api import StripeUnavailable
 
 NAME = "stripe"
@@ -134,16 +134,8 @@ def kind():
     return current_app.config.get("STRIPE_OAUTH_KIND", "app")
 
 
-def absolute_url(endpoint, **values):
-    """An absolute link from ENVOIX_BASE_URL, never from the request's Host or X-Forwarded-Host headers.
-
-    Without ENVOIX_BASE_URL (development only; production refuses to start without it) the request's origin."""
-    base = current_app.config.get("ENVOIX_BASE_URL") or request.host_url.rstrip("/")
-    return base + url_for(endpoint, **values)
-
-
 def redirect_uri():
-    return absolute_url("connect.oauth_callback")
+    return links.absolute_url("connect.oauth_callback")
 
 
 def authorize_redirect(email=None):
@@ -234,7 +226,7 @@ def _exchange_app_code(args):
         raise AuthorizationRefused("access_denied")
     try:
         tokens = app_tokens.exchange_code(args["code"])
-    except app_tokens.TokenRefused as refused:
+    except stripe_api.TokenRefused as refused:
         raise AuthorizationRefused(refused.error, refused.description) from None
     return {"access_token": tokens.access_token, "refresh_token": tokens.refresh_token,
             "stripe_user_id": tokens.account_id, "livemode": tokens.livemode, "scope": tokens.scope,

@@ -12,7 +12,7 @@ from datetime import timedelta
 
 from flask import current_app, request
 
-from .. import app_tokens, secrets
+from .. import app_tokens, secrets, stripe_api
 from ..db import database
 from ..models import PendingInstall, utcnow
 from . import oauth_client
@@ -24,7 +24,7 @@ LIFETIME = timedelta(hours=1)
 def exchange(code):
     try:
         return app_tokens.exchange_code(code)
-    except app_tokens.TokenRefused as refused:
+    except stripe_api.TokenRefused as refused:
         raise oauth_client.AuthorizationRefused(refused.error) from None
 
 

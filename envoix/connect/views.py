@@ -1,18 +1,14 @@
-"""Routes of the connect feature: the panel, the OAuth dance (and its result page), the key check, disconnecting."""
+"""Routes of the connect feature: the panel, the OAuth dance (and its result page), the key check."""
 import logging
 
-from flask import abort, flash, make_response, redirect, render_template, request, session, url_for
-from flask_babel import gettext as _
+from flask import make_response, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required
 
 from .. import stripe_api
 from ..account import record_connection_result, record_event, requires_recent_second_factor, requires_verified_email
-from ..accounts.overview import account_summary
 from ..models import StripeConnection
 from ..permissions import REQUIRED_PERMISSIONS, api_keys_url, create_key_url
-from ..rendering import wants_fragment
 from . import bp, callback, oauth_client, pending
-from .disconnect import disconnect as disconnect_connection
 from .panel import render_panel
 from .restricted_key import validate_restricted_key
 from .results import describe, ineligible as ineligible_result
@@ -106,36 +102,6 @@ def check_key():
     if result.retry_after:
         response.headers["Retry-After"] = str(result.retry_after)
     return response
-
-
-@bp.route("/accounts/<int:connection_id>/disconnect", methods=["POST"])
-@login_required
-@requires_recent_second_factor
-def disconnect(connection_id):
-    connection = StripeConnection.get_or_none(
-        (StripeConnection.id == connection_id) & (StripeConnection.user == current_user.id)
-    )
-    if connection is None:
-        abort(404)
-    try:
-        disconnect_connection(connection)
-    except stripe_api.StripeProblem as problem:
-        refused = isinstance(problem, stripe_api.StripeRefused)
-        if refused:
-            log.warning("Stripe refused to deauthorize an account: %s", problem)
-        template = "connect/_disconnect_failed.html" if wants_fragment() else "connect/disconnect_failed.html"
-        return render_template(template, connection=connection, summary=account_summary(connection),
-                               refused=refused), 502 if refused else 503
-    record_event(current_user.id, "disconnected", account=connection.stripe_account_id, method=connection.method)
-    if wants_fragment():
-        return render_template("connect/_disconnected.html", connection=connection,
-                               summary=account_summary(connection))
-    flash(_("%(account)s is disconnected. Its imported history stays here.",
-            account=connection.business_name or connection.stripe_account_id), "ok")
-    if getattr(connection, "uninstall_in_dashboard", False):
-        flash(_("To remove Envoix's app from your Stripe account too, open Settings → Installed apps in your "
-                "Stripe dashboard and uninstall Envoix there."), "ok")
-    return redirect(url_for("accounts.index"))
 
 
 def _record_connected(connection_id, method):
