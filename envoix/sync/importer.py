@@ -32,6 +32,7 @@ from contextlib import nullcontext
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 
 from flask import current_app
+from peewee import OperationalError
 
 from .. import jobs, stripe_api
 from ..db import database, is_sqlite
@@ -314,6 +315,19 @@ class Import:
                 if not database.is_closed():
                     database.close()
 
+    def _write_page(self, write, attempts=3):
+        """One page's rows, cursor and counts in one transaction. PostgreSQL may end one of two transactions that
+        wait for each other (a deadlock): that transaction was rolled back whole, so it is simply written again."""
+        for attempt in range(attempts):
+            try:
+                with self._writing, database.atomic():
+                    write()
+                return
+            except OperationalError as error:
+                if attempt == attempts - 1 or "deadlock detected" not in str(error):
+                    raise
+                log.warning("import run %s: a page's transaction met a deadlock; writing it again", self.run.id)
+
     def _read_list_page(self, stream):
         kind = stream.object_type
         params = {"limit": PAGE_SIZE}
@@ -325,7 +339,7 @@ class Import:
             params["starting_after"] = stream.resume_after
         objects, has_more = self.fetch(kind, params)
         _check_progress(kind, stream.resume_after, objects, has_more)
-        with self._writing, database.atomic():
+        def write():
             added = store(kind, self.connection.id, objects)
             newest = newest_created(objects)
             if objects and newest is not None and last_id(objects):
@@ -334,6 +348,8 @@ class Import:
             stream.done = not has_more
             stream.save()
             runs.page_stored(self.run, len(objects), added if kind == "balance_transactions" else 0)
+
+        self._write_page(write)
         return has_more
 
     def _read_itemisation_page(self, item):
@@ -342,7 +358,7 @@ class Import:
             params["starting_after"] = item.after
         objects, has_more = self.fetch("balance_transactions", params)
         _check_progress("balance_transactions", item.after, objects, has_more)
-        with self._writing, database.atomic():
+        def write():
             # Read side by side with the list, these may be the first copies: count those as added.
             known = (BalanceTransaction.select().where((BalanceTransaction.connection == self.connection.id)
                                                        & BalanceTransaction.stripe_id.in_([stripe_rows.object_id(o) for o in objects]))
@@ -351,6 +367,8 @@ class Import:
             runs.page_stored(self.run, len(objects), len(objects) - known)
             if not has_more:
                 reconciliation.settle(Payout.get_by_id(item.payout_id))
+
+        self._write_page(write)
         item.after = last_id(objects) or item.after
         return has_more
 
