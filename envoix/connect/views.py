@@ -5,8 +5,7 @@ from flask import make_response, redirect, render_template, request, session, ur
 from flask_login import current_user, login_required
 
 from .. import stripe_api
-from ..account import record_connection_result, record_event, requires_recent_second_factor, requires_verified_email
-from ..models import StripeConnection
+from ..account import record_connection_result, requires_recent_second_factor, requires_verified_email
 from ..permissions import REQUIRED_PERMISSIONS, api_keys_url, create_key_url
 from . import bp, callback, oauth_client, pending
 from .panel import render_panel
@@ -104,17 +103,10 @@ def check_key():
     return response
 
 
-def _record_connected(connection_id, method):
-    connection = StripeConnection.get_or_none(StripeConnection.id == connection_id)
-    if connection is not None:
-        record_event(current_user, "connected", account=connection.stripe_account_id, method=method,
-                     livemode=bool(connection.livemode))
-
-
 def _show(outcome):
     """303 to the result page, the outcome kept for it: the callback's code appears in no page or link."""
     if outcome and outcome.get("name") == "success" and current_user.is_authenticated:
-        _record_connected(outcome.get("connection"), "oauth")
+        record_connection_result(current_user, describe(outcome), "oauth")
     if outcome is None:
         session.pop(RESULT, None)
     else:
